@@ -1,0 +1,1 @@
+"""The outside world: the database, the playbook file, files to import."""

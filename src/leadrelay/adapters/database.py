@@ -1,0 +1,50 @@
+"""Engines for the embedded store (SQLite) and PostgreSQL, and the migrations that build them."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import orjson
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+
+def _json_dumps(value: object) -> str:
+    return orjson.dumps(value).decode()
+
+
+def make_engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, json_serializer=_json_dumps, json_deserializer=orjson.loads)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection, _record):  # type: ignore[no-untyped-def]
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; safe with WAL
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        return engine
+    return create_engine(
+        url, json_serializer=_json_dumps, json_deserializer=orjson.loads, pool_pre_ping=True
+    )
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("leadrelay") / "migrations"))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the newest schema (creating it if new)."""
+    command.upgrade(alembic_config(engine), "head")

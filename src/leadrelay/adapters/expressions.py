@@ -1,0 +1,132 @@
+"""Playbook conditions in CEL (Common Expression Language), compiled once at load.
+
+CEL is a small, safe, side-effect-free language (`fit >= 40 && engagement >= 60`); nothing
+here ever reaches Python's `eval`. A condition that fails at run time (a field the lead
+does not have, a type mismatch) is simply false: a rule that cannot be decided does not fire.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import cel
+
+_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
+_ERRORS = (RuntimeError, KeyError, TypeError, ValueError, OverflowError)
+_ERROR_LINE = re.compile(r"ERROR: <input>:\d+:\d+: (.*)")
+_MEMO_SAFE = frozenset({"lead", "event", "properties", "stage"})
+_MEMO_SIZE = 50_000
+
+
+class ExpressionError(ValueError):
+    """A condition that cannot be compiled, or names something unknown."""
+
+
+def _accessed_keys(source: str, variable: str) -> frozenset[str] | None:
+    """The keys of map `variable` the expression reads, when it only reads them by name
+    (`lead.industry`, `properties["path"]`); None when it uses the map as a whole."""
+    keys: set[str] = set()
+    pattern = re.compile(rf"(?<![\w.]){re.escape(variable)}\b")
+    for found in pattern.finditer(source):
+        rest = source[found.end():]
+        by_name = re.match(r"\s*\.\s*([A-Za-z_]\w*)", rest)
+        by_index = re.match(r"""\s*\[\s*(["'])([^"'\\]*)\1\s*\]""", rest)
+        if by_name and by_name.group(1) not in _MACROS:
+            keys.add(by_name.group(1))
+        elif by_index:
+            keys.add(by_index.group(2))
+        else:
+            return None
+    return frozenset(keys)
+
+
+class CelCondition:
+    """A compiled condition; calling it with a context mapping answers true or false."""
+
+    __slots__ = ("source", "variables", "_program", "_variables", "_keys", "_memo")
+
+    def __init__(
+        self,
+        source: str,
+        allowed: Iterable[str],
+        known_keys: Mapping[str, Iterable[str]] | None = None,
+    ) -> None:
+        self.source = source
+        try:
+            self._program = cel.compile(source)
+        except ValueError as error:
+            found = _ERROR_LINE.search(str(error))
+            raise ExpressionError(f"invalid condition {source!r}: {found.group(1) if found else error}") from None
+        allowed = tuple(allowed)
+        variables = tuple(self._program.variables())
+        for name in variables:
+            if name not in allowed:
+                raise ExpressionError(
+                    f"unknown name {name!r} in {source!r}{_did_you_mean(name, allowed)}"
+                    f" (a condition here can use: {', '.join(allowed)})"
+                )
+        self._variables = variables
+        self.variables = frozenset(variables)
+        self._keys = {name: _accessed_keys(source, name) for name in variables}
+        # A condition over text-like values only (not scores) gives the same answer for the
+        # same inputs: remember recent answers instead of asking CEL again.
+        self._memo: dict[Any, bool] | None = {} if self.variables <= _MEMO_SAFE else None
+        for name, known in (known_keys or {}).items():
+            known = tuple(known)
+            for key in sorted(self._keys.get(name) or ()):
+                if key not in known:
+                    raise ExpressionError(
+                        f"unknown field {name}.{key} in {source!r}{_did_you_mean(key, known)}"
+                    )
+
+    def __call__(self, context: Mapping[str, Any]) -> bool:
+        values: dict[str, Any] = {}
+        try:
+            for name in self._variables:
+                value = context[name]
+                keys = self._keys[name]
+                if keys is not None and isinstance(value, dict):
+                    value = {key: value[key] for key in keys if key in value}
+                values[name] = value
+        except KeyError:
+            return False
+        memo = self._memo
+        if memo is None:
+            return self._execute(values)
+        try:
+            key = tuple(tuple(v.items()) if isinstance(v, dict) else v for v in values.values())
+            return memo[key]
+        except KeyError:
+            answer = memo[key] = self._execute(values)
+            if len(memo) > _MEMO_SIZE:
+                memo.clear()
+            return answer
+        except TypeError:  # a list or map inside: not hashable, ask CEL
+            return self._execute(values)
+
+    def _execute(self, values: dict[str, Any]) -> bool:
+        try:
+            return self._program.execute(values) is True
+        except _ERRORS:
+            return False
+
+    def result_type_error(self, sample: Mapping[str, Any]) -> str | None:
+        """Try the condition on a sample context: a non-boolean answer is a mistake."""
+        try:
+            result = self._program.execute({name: sample[name] for name in self._variables})
+        except _ERRORS:
+            return None  # undecidable on the sample (e.g. an empty field): fine
+        if isinstance(result, bool):
+            return None
+        return f"condition {self.source!r} must be true or false, but gives {type(result).__name__} ({result!r})"
+
+    def __repr__(self) -> str:
+        return f"CelCondition({self.source!r})"
+
+
+def _did_you_mean(name: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,423 @@
+"""Reading the playbook file: YAML in, a checked domain `Playbook` out.
+
+Every problem in the file is reported, each as `FILE:LINE:COL: message`, not only the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from leadrelay.adapters.expressions import CelCondition, ExpressionError
+from leadrelay.domain import playbook as domain
+from leadrelay.domain.model import snake_name
+
+Path_ = tuple[str | int, ...]
+Model = TypeVar("Model", bound=BaseModel)
+
+# What each kind of condition may read.
+LEAD_NAMES = ("lead", "fit", "engagement", "total", "stage")
+EVENT_NAMES = ("event", "properties", "lead")
+FIT_NAMES = ("lead",)
+LEAD_EXTRA_KEYS = ("email", "email_domain", "stage")
+
+
+def default_playbook_text() -> str:
+    return resources.files("leadrelay").joinpath("default_playbook.yaml").read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    column: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}: {self.message}"
+
+
+class PlaybookError(Exception):
+    """The playbook was refused; `problems` lists every reason."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+# --- the file's schema ------------------------------------------------------------------
+
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+StageId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+Points = Annotated[float, Field(ge=-1000, le=1000)]
+Positive = Annotated[float, Field(gt=0, le=1_000_000)]
+
+
+class _Schema(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class StageIn(_Schema):
+    id: StageId
+    name: Name | None = None
+    team: Literal["marketing", "sales"]
+    moves: list[StageId] = []
+    funnel: bool = True
+    outcome: Literal["won", "lost"] | None = None
+    reasons: Literal["hand_back", "disqualify"] | None = None
+
+
+class FieldIn(_Schema):
+    name: StageId
+    type: Literal["string", "number", "boolean", "enum", "date"] = "string"
+    values: list[Name] = []
+    aliases: list[Name] = []
+    label: Name | None = None
+
+
+class FitRuleIn(_Schema):
+    name: Name
+    when: Name
+    points: Points
+
+
+class EngagementRuleIn(_Schema):
+    name: Name
+    event: Name | list[Name]
+    when: Name | None = None
+    points: Points
+    per_day: Positive | None = None
+    max: Positive | None = None
+    half_life_days: Positive | None = None
+
+
+Items = list[Any]  # each item is checked on its own, so one mistake does not hide the others
+
+
+class FitIn(_Schema):
+    max: Positive = 100
+    rules: Items = []
+
+
+class EngagementIn(_Schema):
+    max: Positive = 100
+    half_life_days: Positive = 30
+    rules: Items = []
+
+
+class ScoringIn(_Schema):
+    fit: dict[str, Any] = {}
+    engagement: dict[str, Any] = {}
+
+
+class MqlIn(_Schema):
+    rule: Name
+    stage: StageId = "mql"
+
+
+class FastTrackIn(_Schema):
+    name: Name
+    when: Name
+    to: StageId
+
+
+class DisqualifyIn(_Schema):
+    name: Name
+    when: Name
+    reason: Name
+
+
+class ReasonsIn(_Schema):
+    hand_back: list[Name] = []
+    disqualify: list[Name] = []
+
+
+class PlaybookIn(_Schema):
+    name: Name
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    timezone: Name = "UTC"
+    entry_stage: StageId = "lead"
+    stages: Items = Field(min_length=2)
+    fields: Items = []
+    scoring: dict[str, Any] = {}
+    mql: dict[str, Any]
+    fast_track: Items = []
+    disqualify: Items = []
+    reasons: dict[str, Any] = {}
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, (int, float)) else value
+
+
+# --- reading ------------------------------------------------------------------------------
+
+
+def load_playbook(path: str | Path) -> domain.Playbook:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PlaybookError([Problem(str(path), 1, 1, f"cannot read the playbook: {error}")]) from None
+    return parse_playbook(text, str(path))
+
+
+def parse_playbook(text: str, filename: str = "<playbook>") -> domain.Playbook:
+    reader = _Reader(text, filename)
+    result = reader.read()
+    if reader.problems:
+        raise PlaybookError(sorted(reader.problems, key=lambda p: (p.line, p.column)))
+    assert result is not None
+    return result
+
+
+class _Reader:
+    def __init__(self, text: str, filename: str) -> None:
+        self.text, self.filename = text, filename
+        self.problems: list[Problem] = []
+        self.marks: dict[Path_, tuple[int, int]] = {}
+
+    def problem(self, where: Path_, message: str) -> None:
+        where = tuple(where)
+        while where and where not in self.marks:
+            where = where[:-1]
+        line, column = self.marks.get(where, (1, 1))
+        self.problems.append(Problem(self.filename, line, column, message))
+
+    # YAML, with the position of every key and value
+    def read(self) -> domain.Playbook | None:
+        loader = yaml.SafeLoader(self.text)
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        except yaml.MarkedYAMLError as error:
+            mark = error.problem_mark or error.context_mark
+            line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+            message = " ".join(str(part) for part in (error.context, error.problem) if part)
+            self.problems.append(Problem(self.filename, line, column, f"not valid YAML: {message}"))
+            return None
+        except yaml.YAMLError as error:
+            self.problems.append(Problem(self.filename, 1, 1, f"not valid YAML: {error}"))
+            return None
+        finally:
+            loader.dispose()
+        if not isinstance(data, dict):
+            self.problems.append(Problem(self.filename, 1, 1, "the playbook must be a YAML mapping (key: value)"))
+            return None
+        self._mark(node, ())
+        parsed = self._valid(PlaybookIn, data, ())
+        return None if parsed is None else self._build(parsed)
+
+    def _valid(self, schema: type[Model], value: Any, where: Path_) -> Model | None:
+        """`value` checked against `schema`; on failure its problems are recorded and None returned."""
+        try:
+            return schema.model_validate(value)
+        except ValidationError as error:
+            for item in error.errors():
+                at = (*where, *item["loc"])
+                label = _path_label(at)
+                if item["type"] == "extra_forbidden":
+                    known = list(getattr(schema, "model_fields", {}))
+                    message = f"unknown key {item['loc'][-1]!r}{_suggest(str(item['loc'][-1]), known)}"
+                else:
+                    message = item["msg"][0].lower() + item["msg"][1:]
+                self.problem(at, f"{label}: {message}" if label else message)
+            return None
+
+    def _items(self, schema: type[Model], values: list[Any], where: Path_) -> list[tuple[int, Model]]:
+        checked = ((index, self._valid(schema, value, (*where, index))) for index, value in enumerate(values))
+        return [(index, item) for index, item in checked if item is not None]
+
+    def _mark(self, node: yaml.Node, where: Path_) -> None:
+        self.marks[where] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for key_node, value_node in node.value:
+                key = key_node.value
+                if key in seen:
+                    mark = key_node.start_mark
+                    self.problems.append(Problem(self.filename, mark.line + 1, mark.column + 1,
+                                                 f"{_path_label((*where, key))}: duplicate key {key!r}"))
+                seen.add(key)
+                self._mark(value_node, (*where, key))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._mark(item, (*where, index))
+
+    # meaning: stages, fields, expressions
+    def _build(self, spec: PlaybookIn) -> domain.Playbook | None:
+        problems_before = len(self.problems)
+        try:
+            ZoneInfo(spec.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            self.problem(("timezone",), f"timezone: unknown time zone {spec.timezone!r} (e.g. UTC, Europe/Berlin)")
+        reasons = self._valid(ReasonsIn, spec.reasons, ("reasons",)) or ReasonsIn()
+        mql = self._valid(MqlIn, spec.mql, ("mql",))
+        scoring = self._valid(ScoringIn, spec.scoring, ("scoring",)) or ScoringIn()
+        fit = self._valid(FitIn, scoring.fit, ("scoring", "fit")) or FitIn()
+        engagement = self._valid(EngagementIn, scoring.engagement, ("scoring", "engagement")) or EngagementIn()
+
+        stages = self._items(StageIn, spec.stages, ("stages",))
+        # references are checked against every id written, even in a stage with other mistakes
+        stage_ids = [item["id"] for item in spec.stages if isinstance(item, dict) and isinstance(item.get("id"), str)]
+
+        def check_stage(where: Path_, stage_id: str) -> None:
+            if stage_id not in stage_ids:
+                self.problem(where, f"{_path_label(where)}: unknown stage {stage_id!r}{_suggest(stage_id, stage_ids)}")
+
+        seen: set[str] = set()
+        for index, stage in stages:
+            if stage.id in seen:
+                self.problem(("stages", index, "id"), f"stages[{index}].id: duplicate stage {stage.id!r}")
+            seen.add(stage.id)
+            for m, target in enumerate(stage.moves):
+                check_stage(("stages", index, "moves", m), target)
+                if target == stage.id:
+                    self.problem(("stages", index, "moves", m), f"stages[{index}].moves: a stage cannot move to itself")
+            if stage.outcome == "won" and stage.moves:
+                self.problem(("stages", index, "moves"), f"stages[{index}]: a won stage is final and has no moves")
+            if stage.reasons and not getattr(reasons, stage.reasons):
+                self.problem(("stages", index, "reasons"), f"stages[{index}].reasons: reasons.{stage.reasons} is empty")
+        check_stage(("entry_stage",), spec.entry_stage)
+        if mql is not None:
+            check_stage(("mql", "stage"), mql.stage)
+
+        fields = self._fields(spec)
+        lead_keys = {"lead": [*fields, *LEAD_EXTRA_KEYS]}
+
+        def condition(where: Path_, source: str, names: tuple[str, ...]) -> CelCondition | None:
+            try:
+                compiled = CelCondition(source, names, lead_keys)
+            except ExpressionError as error:
+                self.problem(where, f"{_path_label(where)}: {error}")
+                return None
+            mistake = compiled.result_type_error(_SAMPLE)
+            if mistake:
+                self.problem(where, f"{_path_label(where)}: {mistake}")
+            return compiled
+
+        fit_rules = [
+            domain.FitRule(rule.name, condition(("scoring", "fit", "rules", i, "when"), rule.when, FIT_NAMES), rule.points)
+            for i, rule in self._items(FitRuleIn, fit.rules, ("scoring", "fit", "rules"))
+        ]
+        engagement_rules = []
+        names_seen: set[str] = set()
+        for i, rule in self._items(EngagementRuleIn, engagement.rules, ("scoring", "engagement", "rules")):
+            if rule.name in names_seen:
+                self.problem(("scoring", "engagement", "rules", i, "name"),
+                             f"scoring.engagement.rules[{i}].name: duplicate rule name {rule.name!r}")
+            names_seen.add(rule.name)
+            events = [rule.event] if isinstance(rule.event, str) else rule.event
+            engagement_rules.append(domain.EngagementRule(
+                name=rule.name,
+                events=frozenset(snake_name(name) for name in events),
+                points=rule.points,
+                half_life_days=rule.half_life_days or engagement.half_life_days,
+                when=condition(("scoring", "engagement", "rules", i, "when"), rule.when, EVENT_NAMES) if rule.when else None,
+                per_day=rule.per_day,
+                max_total=rule.max,
+            ))
+        mql_rule = condition(("mql", "rule"), mql.rule, LEAD_NAMES) if mql else None
+        fast_track = []
+        for i, rule in self._items(FastTrackIn, spec.fast_track, ("fast_track",)):
+            check_stage(("fast_track", i, "to"), rule.to)
+            when = condition(("fast_track", i, "when"), rule.when, LEAD_NAMES + EVENT_NAMES[:2])
+            fast_track.append(domain.FastTrack(rule.name, when, rule.to))  # type: ignore[arg-type]
+        disqualify_stage = next((stage.id for _, stage in stages if stage.reasons == "disqualify"), None)
+        disqualify = []
+        for i, rule in self._items(DisqualifyIn, spec.disqualify, ("disqualify",)):
+            if rule.reason not in reasons.disqualify:
+                self.problem(("disqualify", i, "reason"), f"disqualify[{i}].reason: {rule.reason!r} is not in reasons.disqualify")
+            when = condition(("disqualify", i, "when"), rule.when, LEAD_NAMES)
+            disqualify.append(domain.DisqualifyRule(rule.name, when, rule.reason))  # type: ignore[arg-type]
+        if spec.disqualify and disqualify_stage is None:
+            self.problem(("disqualify",), "disqualify: rules need a stage with `reasons: disqualify` to move leads to")
+
+        if len(self.problems) > problems_before or mql is None or mql_rule is None:
+            return None
+        funnel = [stage.id for _, stage in stages if stage.funnel]
+        return domain.build_playbook(
+            name=spec.name,
+            version=spec.version,
+            stages=[
+                domain.Stage(
+                    id=stage.id,
+                    name=stage.name or stage.id.upper(),
+                    team=stage.team,
+                    moves=tuple(stage.moves),
+                    rank=funnel.index(stage.id) if stage.funnel else None,
+                    outcome=stage.outcome,
+                    reasons=stage.reasons,
+                )
+                for _, stage in stages
+            ],
+            fields=list(fields.values()),
+            scoring=domain.Scoring(
+                fit_rules=tuple(fit_rules),  # type: ignore[arg-type]
+                engagement_rules=tuple(engagement_rules),
+                fit_max=fit.max,
+                engagement_max=engagement.max,
+                half_life_days=engagement.half_life_days,
+            ),
+            mql_rule=mql_rule,
+            entry_stage=spec.entry_stage,
+            mql_stage=mql.stage,
+            disqualify_stage=disqualify_stage or "disqualified",
+            fast_track=tuple(fast_track),
+            disqualify=tuple(disqualify),
+            hand_back_reasons=tuple(reasons.hand_back),
+            disqualify_reasons=tuple(reasons.disqualify),
+            timezone=spec.timezone,
+            source=self.text,
+        )
+
+    def _fields(self, spec: PlaybookIn) -> dict[str, domain.FieldSpec]:
+        fields = {standard.name: standard for standard in domain.STANDARD_FIELDS}
+        declared: set[str] = set()
+        for index, item in self._items(FieldIn, spec.fields, ("fields",)):
+            if item.name in declared:
+                self.problem(("fields", index, "name"), f"fields[{index}].name: duplicate field {item.name!r}")
+            declared.add(item.name)
+            if item.name == "email":
+                self.problem(("fields", index, "name"), f"fields[{index}].name: email is the key of every lead, not a field")
+            if item.type == "enum" and not item.values:
+                self.problem(("fields", index, "values"), f"fields[{index}]: an enum field needs `values`")
+            if item.type != "enum" and item.values:
+                self.problem(("fields", index, "values"), f"fields[{index}]: only enum fields have `values`")
+            base = fields.get(item.name)
+            fields[item.name] = domain.FieldSpec(
+                name=item.name,
+                type=item.type,
+                values=tuple(item.values),
+                aliases=tuple(snake_name(a) for a in item.aliases) or (base.aliases if base else ()),
+                label=item.label or (base.label if base else item.name.replace("_", " ").capitalize()),
+            )
+        return fields
+
+
+# A lead-shaped sample, to catch conditions that give a number or text instead of true/false.
+_SAMPLE: dict[str, Any] = {
+    "lead": {"email": "a@example.com", "email_domain": "example.com", "stage": "lead"},
+    "fit": 0.0, "engagement": 0.0, "total": 0.0, "stage": "lead",
+    "event": {"name": "page_view", "type": "page"}, "properties": {},
+}
+
+
+def _path_label(where: Path_) -> str:
+    label = ""
+    for part in where:
+        label += f"[{part}]" if isinstance(part, int) else (f".{part}" if label else str(part))
+    return label
+
+
+def _suggest(name: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(name, options, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

@@ -1,0 +1,275 @@
+"""Every query on leads, events and their history: batch first, never one round trip per row."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import Connection, Row, bindparam, func, select, update
+
+from leadrelay.adapters.tables import accounts, events, identities, leads, stage_changes
+from leadrelay.domain.clock import UTC
+from leadrelay.domain.model import Engagement, Event, Lead, RuleScore, StageChange
+
+Key = tuple[str, str]  # an identity: ("user", userId) or ("anonymous", anonymousId)
+CHUNK = 5000  # values per IN (...) list: well under every database's parameter limit
+T = TypeVar("T")
+
+
+def _chunks(values: Collection[T], size: int = CHUNK) -> Iterator[list[T]]:
+    items = list(values)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _lead_from_row(row: Row[Any]) -> Lead:
+    rules = {name: RuleScore(*values) for name, values in (row.engagement_rules or {}).items()}
+    return Lead(
+        id=row.id,
+        email=row.email,
+        account_id=row.account_id,
+        stage=row.stage,
+        highest_stage=row.highest_stage,
+        stage_entered_at=row.stage_entered_at,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        fields=dict(row.fields or {}),
+        fit=row.fit,
+        fit_breakdown=dict(row.fit_breakdown or {}),
+        engagement=Engagement(row.engagement_as_of, rules),
+        owner=row.owner,
+        merged_into=row.merged_into,
+    )
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _rules_json(lead: Lead) -> dict[str, list[Any]]:
+    return {
+        name: [round(s.value, 9), round(s.awarded, 6), s.day, round(s.day_awarded, 6)]
+        for name, s in lead.engagement.rules.items()
+    }
+
+
+def _lead_values(lead: Lead, now: datetime) -> dict[str, Any]:
+    return {
+        "email": lead.email,
+        "account_id": lead.account_id,
+        "stage": lead.stage,
+        "highest_stage": lead.highest_stage,
+        "stage_entered_at": lead.stage_entered_at,
+        "created_at": lead.created_at,
+        "updated_at": now,
+        "fields": lead.fields,
+        "fit": lead.fit,
+        "fit_breakdown": lead.fit_breakdown,
+        "engagement": lead.engagement.total,
+        "engagement_as_of": lead.engagement.as_of,
+        "engagement_rules": _rules_json(lead),
+        "owner": lead.owner,
+        "merged_into": lead.merged_into,
+    }
+
+
+def _event_from_row(row: Row[Any]) -> Event:
+    return Event(
+        message_id=row.message_id,
+        type=row.type,
+        name=row.name,
+        timestamp=row.timestamp,
+        user_id=row.user_id,
+        anonymous_id=row.anonymous_id,
+        properties=row.properties or {},
+        traits=row.traits or {},
+        points=row.points,
+        stored=True,
+    )
+
+
+class LeadRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self._sqlite = connection.dialect.name == "sqlite"
+        self._marker = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+
+    # The hot batch writes go straight to the driver's executemany, values converted here
+    # once, in the form the column type would store them (SQLAlchemy's per-row type
+    # processing costs more than the insert itself).
+    def _time(self, moment: datetime | None) -> Any:
+        if moment is None or not self._sqlite:
+            return moment
+        if moment.tzinfo is not UTC:
+            moment = moment.astimezone(UTC)
+        return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+    def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self.connection.exec_driver_sql(sql.replace("?", self._marker), rows)
+
+    # --- reading -------------------------------------------------------------------------
+    def by_emails(self, emails: Collection[str]) -> dict[str, Lead]:
+        found: dict[str, Lead] = {}
+        for chunk in _chunks(emails):
+            for row in self.connection.execute(select(leads).where(leads.c.email.in_(chunk))):
+                found[row.email] = _lead_from_row(row)
+        return found
+
+    def by_ids(self, ids: Collection[int]) -> dict[int, Lead]:
+        found: dict[int, Lead] = {}
+        for chunk in _chunks(ids):
+            for row in self.connection.execute(select(leads).where(leads.c.id.in_(chunk))):
+                found[row.id] = _lead_from_row(row)
+        return found
+
+    def get(self, lead_id: int) -> Lead | None:
+        return self.by_ids([lead_id]).get(lead_id)
+
+    def by_email(self, email: str) -> Lead | None:
+        return self.by_emails([email]).get(email)
+
+    def ids(self, after: int = 0, limit: int = CHUNK) -> list[int]:
+        query = select(leads.c.id).where(leads.c.id > after, leads.c.merged_into.is_(None))
+        return list(self.connection.scalars(query.order_by(leads.c.id).limit(limit)))
+
+    def count(self) -> int:
+        return self.connection.scalar(select(func.count()).select_from(leads).where(leads.c.merged_into.is_(None))) or 0
+
+    def identity_owners(self, keys: Collection[Key]) -> dict[Key, int]:
+        found: dict[Key, int] = {}
+        for kind in ("user", "anonymous"):
+            values = [value for k, value in keys if k == kind]
+            for chunk in _chunks(values):
+                query = select(identities.c.value, identities.c.lead_id).where(
+                    identities.c.kind == kind, identities.c.value.in_(chunk)
+                )
+                for value, lead_id in self.connection.execute(query):
+                    found[(kind, value)] = lead_id
+        return found
+
+    def account_ids(self, domains: Collection[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(domains):
+            query = select(accounts.c.domain, accounts.c.id).where(accounts.c.domain.in_(chunk))
+            found.update({domain: account_id for domain, account_id in self.connection.execute(query)})
+        return found
+
+    def known_message_ids(self, message_ids: Collection[str]) -> set[str]:
+        known: set[str] = set()
+        for chunk in _chunks(message_ids):
+            query = select(events.c.message_id).where(events.c.message_id.in_(chunk))
+            known.update(self.connection.scalars(query))
+        return known
+
+    def unattached_events(self, keys: Collection[Key]) -> list[Event]:
+        """Stored events of visitors not yet tied to a lead, for these identities."""
+        found: list[Event] = []
+        for kind, column in (("user", events.c.user_id), ("anonymous", events.c.anonymous_id)):
+            values = [value for k, value in keys if k == kind]
+            for chunk in _chunks(values):
+                query = select(events).where(events.c.lead_id.is_(None), column.in_(chunk))
+                found.extend(_event_from_row(row) for row in self.connection.execute(query))
+        return found
+
+    def events_of(self, lead_ids: Collection[int]) -> dict[int, list[Event]]:
+        """Each lead's events, oldest first."""
+        found: dict[int, list[Event]] = {lead_id: [] for lead_id in lead_ids}
+        for chunk in _chunks(lead_ids):
+            query = select(events).where(events.c.lead_id.in_(chunk)).order_by(events.c.lead_id, events.c.timestamp, events.c.id)
+            for row in self.connection.execute(query):
+                found[row.lead_id].append(_event_from_row(row))
+        return found
+
+    def history(self, lead_id: int) -> list[dict[str, Any]]:
+        query = select(stage_changes).where(stage_changes.c.lead_id == lead_id).order_by(stage_changes.c.at, stage_changes.c.id)
+        return [dict(row._mapping) for row in self.connection.execute(query)]
+
+    def stage_counts(self, column: str = "stage") -> dict[str, int]:
+        query = select(leads.c[column], func.count()).where(leads.c.merged_into.is_(None)).group_by(leads.c[column])
+        return {stage: count for stage, count in self.connection.execute(query)}
+
+    # --- writing (each in one statement per batch) ----------------------------------------
+    def add_accounts(self, domains: Iterable[str], now: datetime) -> dict[str, int]:
+        rows = [{"domain": domain, "name": domain, "is_target": False, "created_at": now} for domain in domains]
+        if not rows:
+            return {}
+        result = self.connection.execute(
+            accounts.insert().returning(accounts.c.domain, accounts.c.id, sort_by_parameter_order=True), rows
+        )
+        return {domain: account_id for domain, account_id in result}
+
+    def add(self, new: Sequence[Lead], now: datetime) -> None:
+        """Insert new leads and give each its id."""
+        if not new:
+            return
+        result = self.connection.execute(
+            leads.insert().returning(leads.c.id, sort_by_parameter_order=True),
+            [_lead_values(lead, now) for lead in new],
+        )
+        for lead, lead_id in zip(new, result.scalars(), strict=True):
+            lead.id = lead_id
+            lead.dirty = False
+
+    def save(self, changed: Sequence[Lead], now: datetime) -> None:
+        time, updated = self._time, self._time(now)
+        self._executemany(
+            "UPDATE leads SET stage=?, highest_stage=?, stage_entered_at=?, updated_at=?, fields=?,"
+            " fit=?, fit_breakdown=?, engagement=?, engagement_as_of=?, engagement_rules=?, owner=?,"
+            " merged_into=?, account_id=?, created_at=? WHERE id=?",
+            [
+                (
+                    lead.stage, lead.highest_stage, time(lead.stage_entered_at), updated, _json(lead.fields),
+                    lead.fit, _json(lead.fit_breakdown), lead.engagement.total, time(lead.engagement.as_of),
+                    _json(_rules_json(lead)), lead.owner, lead.merged_into, lead.account_id,
+                    time(lead.created_at), lead.id,
+                )
+                for lead in changed
+            ],
+        )
+        for lead in changed:
+            lead.dirty = False
+
+    def add_identities(self, pairs: Iterable[tuple[Key, Lead]], now: datetime) -> None:
+        rows = [{"kind": kind, "value": value, "lead_id": lead.id, "created_at": now} for (kind, value), lead in pairs]
+        if rows:
+            self.connection.execute(identities.insert(), rows)
+
+    def add_events(self, batch: Sequence[Event], now: datetime) -> None:
+        time, received = self._time, self._time(now)
+        self._executemany(
+            "INSERT INTO events (message_id, lead_id, user_id, anonymous_id, type, name, timestamp,"
+            " received_at, properties, traits, points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    event.message_id, event.lead.id if event.lead is not None else None, event.user_id,
+                    event.anonymous_id, event.type, event.name, time(event.timestamp), received,
+                    _json(event.properties), _json(event.traits) if event.traits else None, event.points,
+                )
+                for event in batch
+            ],
+        )
+
+    def attach_events(self, batch: Sequence[Event]) -> None:
+        """Store the lead and points of events already in the store (tied later, or rescored)."""
+        rows = [
+            {"_message_id": event.message_id, "lead_id": event.lead.id, "points": event.points}
+            for event in batch
+            if event.lead is not None
+        ]
+        if rows:
+            statement = update(events).where(events.c.message_id == bindparam("_message_id"))
+            self.connection.execute(statement, rows)
+
+    def move_events(self, from_lead: int, to_lead: int) -> None:
+        self.connection.execute(update(events).where(events.c.lead_id == from_lead).values(lead_id=to_lead))
+        self.connection.execute(update(identities).where(identities.c.lead_id == from_lead).values(lead_id=to_lead))
+
+    def add_stage_changes(self, changes: Iterable[StageChange]) -> None:
+        self._executemany(
+            "INSERT INTO stage_changes (lead_id, from_stage, to_stage, at, by, reason) VALUES (?, ?, ?, ?, ?, ?)",
+            [(c.lead.id, c.from_stage, c.to_stage, self._time(c.at), c.by, c.reason) for c in changes],
+        )
+

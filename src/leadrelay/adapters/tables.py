@@ -1,0 +1,138 @@
+"""The schema, in SQLAlchemy Core. Alembic migrations are the only way it reaches a database."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+
+from leadrelay.domain.clock import UTC
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timezone-aware in, timezone-aware out; stored as UTC on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value.isoformat()} cannot be stored")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Id = BigInteger().with_variant(Integer(), "sqlite")  # SQLite's rowid alias must be INTEGER
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("domain", String(255), nullable=False, unique=True),
+    Column("name", String(255)),
+    Column("is_target", Boolean, nullable=False, default=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("account_id", ForeignKey("accounts.id"), index=True),
+    Column("stage", String(64), nullable=False, index=True),
+    Column("highest_stage", String(64), nullable=False),
+    Column("stage_entered_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("fields", JSON, nullable=False),
+    Column("fit", Float, nullable=False),
+    Column("fit_breakdown", JSON, nullable=False),
+    # engagement: the total and each rule's share, as of engagement_as_of (decay brings it forward)
+    Column("engagement", Float, nullable=False),
+    Column("engagement_as_of", UtcDateTime),
+    Column("engagement_rules", JSON, nullable=False),
+    Column("owner", String(320)),
+    Column("merged_into", ForeignKey("leads.id")),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kind", String(16), nullable=False),  # "user" (a userId) or "anonymous" (a visitor id)
+    Column("value", String(255), nullable=False),
+    Column("lead_id", ForeignKey("leads.id"), nullable=False, index=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("kind", "value", name="uq_identities_kind_value"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("message_id", String(255), nullable=False, unique=True),
+    Column("lead_id", ForeignKey("leads.id")),
+    Column("user_id", String(255)),
+    Column("anonymous_id", String(255)),
+    Column("type", String(16), nullable=False),
+    Column("name", String(100), nullable=False),
+    Column("timestamp", UtcDateTime, nullable=False),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("properties", JSON, nullable=False),
+    Column("traits", JSON),
+    Column("points", Float, nullable=False),
+    Index("ix_events_lead_id_timestamp", "lead_id", "timestamp"),
+    # only events still waiting for their lead are looked up by visitor id
+    Index("ix_events_waiting_anonymous_id", "anonymous_id",
+          sqlite_where=text("lead_id IS NULL"), postgresql_where=text("lead_id IS NULL")),
+    Index("ix_events_waiting_user_id", "user_id",
+          sqlite_where=text("lead_id IS NULL"), postgresql_where=text("lead_id IS NULL")),
+)
+
+stage_changes = Table(
+    "stage_changes",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("lead_id", ForeignKey("leads.id"), nullable=False, index=True),
+    Column("from_stage", String(64)),
+    Column("to_stage", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("by", String(200), nullable=False),
+    Column("reason", Text),
+)

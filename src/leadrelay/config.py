@@ -1,0 +1,43 @@
+"""One settings object, read from LEADRELAY_* environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from platformdirs import user_data_path
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLAYBOOK_FILE = "playbook.yaml"
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{user_data_path('leadrelay', appauthor=False) / 'leadrelay.db'}"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADRELAY_", extra="ignore")
+
+    database_url: str = ""
+    # The playbook file; when unset, ./playbook.yaml if there is one, else the built-in default.
+    playbook: Path | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _default_database(cls, value: str) -> str:
+        value = value.strip() or default_database_url()
+        if value.startswith("postgresql://") or value.startswith("postgres://"):
+            value = "postgresql+psycopg://" + value.split("://", 1)[1]  # the driver LeadRelay ships with
+        return value
+
+    def playbook_path(self) -> Path | None:
+        if self.playbook is not None:
+            return self.playbook
+        local = Path.cwd() / PLAYBOOK_FILE
+        return local if local.is_file() else None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

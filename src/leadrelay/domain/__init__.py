@@ -1,0 +1,1 @@
+"""The rules of the business: pure Python, no framework, time passed in as an argument."""

@@ -1,0 +1,119 @@
+"""The things LeadRelay keeps: leads, the events they do, and every move through the funnel."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+FREE_MAIL_DOMAINS = frozenset(
+    {
+        "gmail.com", "googlemail.com", "yahoo.com", "hotmail.com", "outlook.com", "live.com",
+        "icloud.com", "me.com", "aol.com", "gmx.de", "gmx.net", "web.de", "proton.me",
+        "protonmail.com", "mail.com", "yandex.ru", "qq.com", "163.com",
+    }
+)
+
+
+def normalize_email(raw: str) -> str:
+    """Leads are keyed by email: trimmed and compared without case."""
+    return raw.strip().lower()
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_SEPARATORS = re.compile(r"[\s\-.]+")
+
+
+def snake_name(raw: str) -> str:
+    """One spelling for names from outside: "Demo Requested", "demoRequested" -> demo_requested."""
+    return _SEPARATORS.sub("_", _CAMEL.sub("_", raw.strip())).lower()
+
+
+def email_domain(email: str) -> str:
+    return email.rpartition("@")[2]
+
+
+def company_domain(email: str) -> str | None:
+    """The account domain an email belongs to; None for free-mail addresses."""
+    domain = email_domain(email)
+    return None if domain in FREE_MAIL_DOMAINS else domain
+
+
+@dataclass(slots=True)
+class RuleScore:
+    """What one engagement rule has given a lead: the decayed value as of the lead's
+    `as_of`, and the raw points it has awarded (in total, and on the current day)."""
+
+    value: float = 0.0
+    awarded: float = 0.0
+    day: str = ""
+    day_awarded: float = 0.0
+
+
+@dataclass(slots=True)
+class Engagement:
+    """Engagement kept as values at one moment (`as_of`), brought forward by decay in O(1)."""
+
+    as_of: datetime | None = None
+    rules: dict[str, RuleScore] = field(default_factory=dict)
+    total: float = 0.0  # the sum of the rules' values at `as_of`, kept up to date by scoring
+
+    def __post_init__(self) -> None:
+        self.total = sum(score.value for score in self.rules.values())
+
+
+@dataclass(slots=True)
+class Event:
+    """Something a lead (or a still anonymous visitor) did, or that happened to it."""
+
+    message_id: str
+    type: str  # the message type: identify, track, page, group, alias, screen
+    name: str  # what happened: page_view, email_open, form_submit, demo_request, ...
+    timestamp: datetime
+    email: str | None = None
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    properties: dict[str, Any] = field(default_factory=dict)
+    traits: dict[str, Any] = field(default_factory=dict)  # fields, already checked against the playbook
+    lead: Lead | None = None
+    points: float = 0.0
+    stored: bool = False  # already in the store (tied to a lead later, by identity)
+
+
+@dataclass(slots=True)
+class StageChange:
+    lead: Lead
+    from_stage: str | None
+    to_stage: str
+    at: datetime
+    by: str
+    reason: str | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Lead:
+    email: str
+    stage: str
+    highest_stage: str
+    stage_entered_at: datetime
+    created_at: datetime
+    fields: dict[str, Any] = field(default_factory=dict)
+    fit: float = 0.0
+    fit_breakdown: dict[str, float] = field(default_factory=dict)
+    engagement: Engagement = field(default_factory=Engagement)
+    id: int | None = None
+    account_id: int | None = None
+    owner: str | None = None
+    merged_into: int | None = None
+    updated_at: datetime | None = None
+    history: list[StageChange] = field(default_factory=list)  # moves not yet stored
+    dirty: bool = False
+
+    def context(self) -> dict[str, Any]:
+        """What lead conditions in the playbook can read as `lead`."""
+        values = dict(self.fields)
+        values["email"] = self.email
+        values["email_domain"] = email_domain(self.email)
+        values["stage"] = self.stage
+        return values

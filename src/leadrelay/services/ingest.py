@@ -1,0 +1,140 @@
+"""Ingest a batch of events: one load of every lead it touches, the domain in memory,
+one bulk write of events, leads, identities and moves, one commit."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from leadrelay.adapters.repository import Key
+from leadrelay.domain.model import Event, Lead, company_domain
+from leadrelay.domain.playbook import Playbook
+from leadrelay.domain.processing import apply_event, new_lead
+from leadrelay.services.unit_of_work import UnitOfWork
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+    leads_created: int = 0
+    leads_updated: int = 0
+    anonymous: int = 0  # stored, waiting for an identify or alias to tie them to a lead
+    moves: dict[str, int] = field(default_factory=dict)  # stage entered -> how many leads
+
+    def add(self, other: IngestResult) -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.leads_created += other.leads_created
+        self.leads_updated += other.leads_updated
+        self.anonymous += other.anonymous
+        for stage, count in other.moves.items():
+            self.moves[stage] = self.moves.get(stage, 0) + count
+
+
+def _keys(event: Event) -> list[Key]:
+    keys: list[Key] = []
+    if event.user_id:
+        keys.append(("user", event.user_id))
+    if event.anonymous_id:
+        keys.append(("anonymous", event.anonymous_id))
+    return keys
+
+
+def ingest(uow: UnitOfWork, playbook: Playbook, batch: Iterable[Event], now: datetime) -> IngestResult:
+    result = IngestResult()
+    unique: dict[str, Event] = {}
+    for event in batch:
+        if event.message_id in unique:
+            result.duplicates += 1
+        else:
+            unique[event.message_id] = event
+    with uow:
+        repo = uow.leads
+        known = repo.known_message_ids(unique.keys())
+        result.duplicates += len(known)
+        fresh = sorted((e for e in unique.values() if e.message_id not in known), key=lambda e: e.timestamp)
+
+        # Load, in a few queries, every lead and identity this batch can touch.
+        by_email = repo.by_emails({e.email for e in fresh if e.email})
+        owners = repo.identity_owners({key for e in fresh for key in _keys(e)})
+        by_id = {lead.id: lead for lead in by_email.values()}
+        by_id.update(repo.by_ids(set(owners.values()) - by_id.keys()))
+        _follow_merges(repo, by_id, by_email)
+        by_key: dict[Key, Lead] = {key: _current(by_id, lead_id) for key, lead_id in owners.items()}
+        waiting: dict[Key, list[Event]] = defaultdict(list)
+        for stored in repo.unattached_events({k for e in fresh for k in _keys(e)} - by_key.keys()):
+            for key in _keys(stored):
+                waiting[key].append(stored)
+
+        created: list[Lead] = []
+        new_keys: list[tuple[Key, Lead]] = []
+        attached: list[Event] = []
+        for event in fresh:
+            lead = by_email.get(event.email) if event.email else None
+            if event.email and lead is None:
+                lead = by_email[event.email] = new_lead(event.email, playbook, event.timestamp)
+                created.append(lead)
+            keys = _keys(event)
+            if lead is None:
+                lead = next((by_key[key] for key in keys if key in by_key), None)
+            if lead is None:
+                for key in keys:
+                    waiting[key].append(event)
+                continue
+            for key in keys:
+                if key not in by_key:
+                    by_key[key] = lead
+                    new_keys.append((key, lead))
+                    for earlier in waiting.pop(key, ()):
+                        if earlier.lead is None:
+                            apply_event(lead, earlier, playbook)
+                            if earlier.stored:
+                                attached.append(earlier)
+            apply_event(lead, event, playbook)
+
+        # Write everything in bulk.
+        if created:
+            domains = {d for lead in created if (d := company_domain(lead.email))}
+            account_ids = repo.account_ids(domains)
+            account_ids.update(repo.add_accounts(domains - account_ids.keys(), now))
+            for lead in created:
+                lead.account_id = account_ids.get(company_domain(lead.email) or "")
+            repo.add(created, now)
+        touched = list({id(lead): lead for lead in (*by_id.values(), *by_email.values())}.values())
+        changed = [lead for lead in touched if lead.dirty and lead.id is not None]
+        repo.save(changed, now)
+        repo.add_identities(new_keys, now)
+        repo.add_events(fresh, now)
+        repo.attach_events(attached)
+        changes = [change for lead in touched for change in lead.history]
+        repo.add_stage_changes(changes)
+        uow.commit()
+
+    for change in changes:
+        result.moves[change.to_stage] = result.moves.get(change.to_stage, 0) + 1
+    result.stored = len(fresh)
+    result.leads_created = len(created)
+    result.leads_updated = len(changed)
+    result.anonymous = sum(1 for e in fresh if e.lead is None)
+    return result
+
+
+def _follow_merges(repo, by_id: dict[int, Lead], by_email: dict[str, Lead]) -> None:  # type: ignore[no-untyped-def]
+    """A lead merged into another stands for that other lead from then on."""
+    targets = {lead.merged_into for lead in by_id.values() if lead.merged_into} - by_id.keys()
+    while targets:
+        loaded = repo.by_ids(targets)
+        by_id.update(loaded)
+        targets = {lead.merged_into for lead in loaded.values() if lead.merged_into} - by_id.keys()
+    for email, lead in list(by_email.items()):
+        by_email[email] = _current(by_id, lead.id)
+
+
+def _current(by_id: dict[int, Lead], lead_id: int | None) -> Lead:
+    lead = by_id[lead_id]  # type: ignore[index]
+    while lead.merged_into is not None:
+        lead = by_id[lead.merged_into]
+    return lead
