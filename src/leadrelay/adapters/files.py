@@ -125,7 +125,7 @@ def _lead_event(record: dict[str, str], playbook: Playbook, now: datetime) -> Ev
     if not email:
         raise InvalidMessage("email is empty")
     created = record.pop("created_at", "").strip()
-    traits = map_traits(record, playbook, where="column")
+    traits = map_traits(record, playbook, where="")
     email = checked_email(email)
     fingerprint = orjson.dumps([email, created, sorted(traits.items())], default=str)
     return Event(

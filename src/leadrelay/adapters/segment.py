@@ -88,7 +88,8 @@ def map_traits(raw: dict[str, Any], playbook: Playbook, where: str = "traits") -
         try:
             fields[spec.name] = spec.coerce(value)
         except InvalidField as error:
-            raise InvalidMessage(f"{where}.{key}: {str(error).split(': ', 1)[-1]}") from None
+            reason = str(error).split(": ", 1)[-1]
+            raise InvalidMessage(f"{where}.{key}: {reason}" if where else f"{key}: {reason}") from None
     if "name" not in fields:
         first, last = raw.get("firstName") or raw.get("first_name"), raw.get("lastName") or raw.get("last_name")
         if isinstance(first, str) or isinstance(last, str):

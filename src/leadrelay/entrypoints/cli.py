@@ -1,0 +1,338 @@
+"""The `leadrelay` command."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from leadrelay.adapters.files import FileRefused, read_events, read_leads
+from leadrelay.adapters.playbook_file import PlaybookError, default_playbook_text, load_playbook
+from leadrelay.bootstrap import App, bootstrap
+from leadrelay.config import PLAYBOOK_FILE, get_settings
+from leadrelay.domain.clock import utc_now
+from leadrelay.domain.errors import DomainError
+from leadrelay.domain.playbook import Playbook
+from leadrelay.services import leads as lead_service
+from leadrelay.services.importing import ImportSummary, import_rows
+
+app = typer.Typer(
+    help="LeadRelay: the marketing-to-sales lead hand-off, run by one agreed playbook.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+playbook_app = typer.Typer(help="Check and read the playbook (the sales–marketing agreement).", no_args_is_help=True)
+import_app = typer.Typer(help="Import leads (CSV) and events (JSON Lines) through the scoring path.", no_args_is_help=True)
+lead_app = typer.Typer(help="Look at and act on one lead.", no_args_is_help=True)
+app.add_typer(playbook_app, name="playbook")
+app.add_typer(import_app, name="import")
+app.add_typer(lead_app, name="lead")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+class Refused(Exception):
+    """Stop the command with a message for the user (exit code 1)."""
+
+
+def main() -> None:
+    """Entry point: known problems become a clear message and exit code 1, never a traceback."""
+    try:
+        app()
+    except PlaybookError as error:
+        errors.print(f"[red]The playbook has {len(error.problems)} problem(s):[/red]")
+        for problem in error.problems:
+            errors.print(str(problem), markup=False, highlight=False)
+        sys.exit(1)
+    except (DomainError, Refused, FileRefused) as error:
+        errors.print(f"[red]error:[/red] {error}", highlight=False)
+        sys.exit(1)
+    except SQLAlchemyError as error:
+        url = get_settings().database_url
+        errors.print(f"[red]error:[/red] the database at {_safe_url(url)} cannot be used: {error.__class__.__name__}:"
+                     f" {str(error.orig if hasattr(error, 'orig') else error).splitlines()[0]}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        errors.print("interrupted: every batch committed before this point is kept")
+        sys.exit(130)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _app() -> App:
+    return bootstrap()
+
+
+@contextmanager
+def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn()]
+    with Progress(*columns, console=errors, transient=False, disable=not errors.is_terminal) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda amount: bar.advance(task, amount)
+
+
+# --- setup ------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to write playbook.yaml.")] = Path("."),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing playbook.yaml.")] = False,
+) -> None:
+    """Write a commented example playbook and create the database."""
+    target = directory / PLAYBOOK_FILE
+    if target.exists() and not force:
+        raise Refused(f"{target} already exists (use --force to overwrite it)")
+    directory.mkdir(parents=True, exist_ok=True)
+    target.write_text(default_playbook_text(), encoding="utf-8")
+    settings = get_settings()
+    bootstrap(settings, playbook=load_playbook(target))
+    console.print(f"Wrote [bold]{target}[/bold] — read it with marketing and sales, then change it together.")
+    console.print(f"Database ready at {_safe_url(settings.database_url)}")
+    console.print("Next: [bold]leadrelay import leads FILE.csv[/bold], or [bold]leadrelay demo[/bold] for sample data.")
+
+
+# --- playbook ---------------------------------------------------------------------------
+
+
+@playbook_app.command("validate")
+def playbook_validate(file: Annotated[Path, typer.Argument(help="The playbook YAML file.")]) -> None:
+    """Check a playbook; every problem is listed as FILE:LINE:COL: message (exit code 1)."""
+    playbook = load_playbook(file)
+    console.print(f"[green]ok[/green] {file}: {_describe(playbook)}")
+
+
+@playbook_app.command("show")
+def playbook_show() -> None:
+    """Show the playbook in force: its stages, scoring rules and qualification rules."""
+    settings = get_settings()
+    from leadrelay.bootstrap import active_playbook
+
+    playbook, path = active_playbook(settings)
+    console.print(f"[bold]{playbook.name}[/bold] version {playbook.version} ({path or 'built-in'})")
+    stages = Table("stage", "team", "moves to", "needs a reason", title="Funnel")
+    for stage in playbook.stages.values():
+        stages.add_row(stage.name + f" ({stage.id})", stage.team, ", ".join(stage.moves) or "—", stage.reasons or "")
+    console.print(stages)
+    rules = Table("score", "rule", "when", "points", title="Scoring")
+    for rule in playbook.scoring.fit_rules:
+        rules.add_row("fit", rule.name, rule.when.source, f"{rule.points:g}")
+    for rule in playbook.scoring.engagement_rules:
+        when = " / ".join(sorted(rule.events)) + (f" if {rule.when.source}" if rule.when else "")
+        rules.add_row("engagement", rule.name, when, f"{rule.points:g}")
+    console.print(rules)
+    console.print(f"MQL when: [bold]{playbook.mql_rule.source}[/bold]")
+    for fast in playbook.fast_track:
+        console.print(f"Fast track to {fast.to}: {fast.when.source}")
+    for rule in playbook.disqualify:
+        console.print(f"Disqualify ({rule.reason}): {rule.when.source}")
+
+
+def _describe(playbook: Playbook) -> str:
+    scoring = playbook.scoring
+    return (
+        f"{playbook.name!r} version {playbook.version}: {len(playbook.stages)} stages, {len(playbook.fields)} fields, "
+        f"{len(scoring.fit_rules)} fit and {len(scoring.engagement_rules)} engagement rules, "
+        f"{len(playbook.fast_track)} fast-track and {len(playbook.disqualify)} disqualify rules"
+    )
+
+
+# --- import -----------------------------------------------------------------------------
+
+
+def _open(file: Path) -> IO[bytes]:
+    try:
+        return file.open("rb")
+    except OSError as error:
+        raise Refused(f"cannot open {file}: {error.strerror}") from None
+
+
+class _Tracked:
+    """A binary file that reports how far it has been read (for the progress bar)."""
+
+    def __init__(self, stream: IO[bytes], advance: Callable[[int], None]) -> None:
+        self.stream, self.advance = stream, advance
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self.stream:
+            self.advance(len(line))
+            yield line
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.advance(len(data))
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self.stream.readline(size)
+        self.advance(len(data))
+        return data
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.stream, name)
+
+
+def _run_import(file: Path, reader: Callable[[IO[bytes]], Any], label: str, max_errors: int) -> None:
+    application = _app()
+    with _open(file) as raw, progress_bar(label, file.stat().st_size) as advance:
+        summary = import_rows(application.uow, application.playbook, reader(_Tracked(raw, advance)), utc_now())
+    _print_summary(file, summary, max_errors)
+    if summary.rejected and not summary.accepted:
+        sys.exit(1)
+
+
+def _print_summary(file: Path, summary: ImportSummary, max_errors: int) -> None:
+    result = summary.result
+    table = Table(show_header=False, title=f"Import of {file.name}")
+    table.add_row("rows read", f"{summary.rows:,}")
+    table.add_row("accepted", f"{summary.accepted:,}")
+    table.add_row("  stored", f"{result.stored:,}")
+    table.add_row("  already known (ignored)", f"{result.duplicates:,}")
+    table.add_row("rejected", f"{len(summary.rejected):,}")
+    table.add_row("leads created", f"{result.leads_created:,}")
+    table.add_row("leads updated", f"{result.leads_updated:,}")
+    if result.anonymous:
+        table.add_row("anonymous events (waiting for an identify)", f"{result.anonymous:,}")
+    for stage, count in sorted(result.moves.items()):
+        table.add_row(f"leads that entered {stage}", f"{count:,}")
+    console.print(table)
+    for line, reason in summary.rejected[:max_errors]:
+        errors.print(f"{file}:{line}: {reason}", markup=False, highlight=False)
+    if len(summary.rejected) > max_errors:
+        errors.print(f"... and {len(summary.rejected) - max_errors:,} more rejected rows (see --max-errors)")
+
+
+MaxErrors = Annotated[int, typer.Option(help="How many rejected rows to list.", min=0)]
+
+
+@import_app.command("leads")
+def import_leads(
+    file: Annotated[Path, typer.Argument(help="A CSV file with a header row and an email column.")],
+    map_: Annotated[
+        list[str] | None,
+        typer.Option("--map", help="COLUMN=FIELD: the field a column fills ('COLUMN=-' leaves it out). Repeatable."),
+    ] = None,
+    max_errors: MaxErrors = 50,
+) -> None:
+    """Import leads from CSV: each row creates or updates the lead with that email."""
+    mapping: dict[str, str] = {}
+    for item in map_ or []:
+        column, sep, field_name = item.partition("=")
+        if not sep or not column.strip() or not field_name.strip():
+            raise Refused(f"--map {item!r}: expected COLUMN=FIELD")
+        mapping[column.strip()] = field_name.strip()
+    playbook = _app().playbook
+    _run_import(file, lambda stream: read_leads(stream, playbook, utc_now(), mapping), "Importing leads", max_errors)
+
+
+@import_app.command("events")
+def import_events(
+    file: Annotated[Path, typer.Argument(help="A JSON Lines file: one Segment message (identify, track, page, ...) a line.")],
+    max_errors: MaxErrors = 50,
+) -> None:
+    """Import events from JSON Lines (Segment format); a resent message (same messageId) changes nothing."""
+    playbook = _app().playbook
+    _run_import(file, lambda stream: read_events(stream, playbook, utc_now()), "Importing events", max_errors)
+
+
+# --- leads ------------------------------------------------------------------------------
+
+
+@app.command()
+def rescore() -> None:
+    """Recompute every lead's scores under the playbook in force (after changing it)."""
+    application = _app()
+    with application.uow() as uow:
+        total = uow.leads.count()
+    with progress_bar("Rescoring leads", total) as advance:
+        done = lead_service.rescore_all(application.uow, application.playbook, utc_now(), progress=advance)
+    console.print(f"Rescored {done:,} leads with playbook version {application.playbook.version}.")
+
+
+@lead_app.command("show")
+def lead_show(email: Annotated[str, typer.Argument(help="The lead's email.")]) -> None:
+    """A lead's fields, scores with their breakdown, and stage history."""
+    application = _app()
+    view = lead_service.view_lead(application.uow(), application.playbook, email, utc_now())
+    lead = view.lead
+    console.print(f"[bold]{lead.email}[/bold] — stage [bold]{lead.stage}[/bold] (highest reached: {lead.highest_stage})")
+    fields = Table("field", "value", title="Fields")
+    for name, value in sorted(lead.fields.items()):
+        fields.add_row(name, str(value))
+    console.print(fields)
+    scores = Table("score", "rule", "points", title=f"Scores: fit {lead.fit:g} + engagement {view.engagement:.1f} "
+                                                     f"= {lead.fit + view.engagement:.1f}")
+    for rule, points in lead.fit_breakdown.items():
+        scores.add_row("fit", rule, f"{points:g}")
+    for rule, points in view.engagement_breakdown.items():
+        scores.add_row("engagement", rule, f"{points:.1f}")
+    console.print(scores)
+    history = Table("at (UTC)", "from", "to", "by", "reason", title="Stage history")
+    for change in view.history:
+        history.add_row(f"{change['at']:%Y-%m-%d %H:%M}", change["from_stage"] or "—", change["to_stage"], change["by"], change["reason"] or "")
+    console.print(history)
+
+
+@lead_app.command("move")
+def lead_move(
+    email: Annotated[str, typer.Argument(help="The lead's email.")],
+    stage: Annotated[str, typer.Argument(help="The stage to move it to.")],
+    reason: Annotated[str | None, typer.Option(help="Needed for hand-back and disqualify (one of the playbook's reasons).")] = None,
+    by: Annotated[str, typer.Option(help="Who moves it (recorded in the history).")] = "cli",
+) -> None:
+    """Move a lead to another stage, as the playbook allows."""
+    application = _app()
+    change = lead_service.move_lead(application.uow(), application.playbook, email, stage, by=by, reason=reason, now=utc_now())
+    console.print(f"{email}: {change.from_stage} → {change.to_stage}")
+
+
+@lead_app.command("merge")
+def lead_merge(
+    duplicate: Annotated[str, typer.Argument(help="Email of the lead to fold in.")],
+    into: Annotated[str, typer.Argument(help="Email of the lead that stays.")],
+) -> None:
+    """Merge two leads of the same person: events, identities and scores follow."""
+    application = _app()
+    lead = lead_service.merge_leads(application.uow(), application.playbook, duplicate, into, utc_now())
+    console.print(f"Merged {duplicate} into {lead.email} (fit {lead.fit:g}, stage {lead.stage}).")
+
+
+@app.command()
+def demo(
+    leads: Annotated[int, typer.Option(help="How many leads to generate.", min=1000, max=1_000_000)] = 5000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 7,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server afterwards (once it exists).")] = True,
+) -> None:
+    """Generate a realistic funnel: accounts, contacts, months of events, reps and sales outcomes."""
+    from leadrelay.services.demo import generate
+
+    application = _app()
+    with progress_bar("Generating demo leads", leads) as advance:
+        summary = generate(application.uow, application.playbook, leads=leads, seed=seed, now=utc_now(), progress=advance)
+    table = Table("stage", "leads now", "reached at least", title="Demo funnel")
+    for stage in application.playbook.stages.values():
+        table.add_row(stage.name, f"{summary.current.get(stage.id, 0):,}", f"{summary.reached.get(stage.id, 0):,}" if stage.rank is not None else "")
+    console.print(table)
+    console.print(f"{summary.leads:,} leads, {summary.events:,} events, {summary.accounts:,} accounts in {summary.seconds:.1f} s "
+                  f"({summary.events / max(summary.seconds, 1e-9):,.0f} events/s).")
+    console.print("Look at a lead: [bold]leadrelay lead show EMAIL[/bold] — e.g. " + ", ".join(summary.examples[:3]))
+    if serve:
+        console.print("(The web server is not part of this version yet: nothing to start.)")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
