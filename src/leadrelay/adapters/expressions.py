@@ -17,6 +17,13 @@ import cel
 _MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _ERRORS = (RuntimeError, KeyError, TypeError, ValueError, OverflowError)
 _ERROR_LINE = re.compile(r"ERROR: <input>:\d+:\d+: (.*)")
+# CEL's standard functions (operators are spelled _op_ and are always there)
+_FUNCTIONS = frozenset({
+    "size", "int", "uint", "double", "string", "bytes", "bool", "type", "dyn", "timestamp", "duration",
+    "matches", "contains", "startsWith", "endsWith", "getDate", "getDayOfMonth", "getDayOfWeek",
+    "getDayOfYear", "getFullYear", "getHours", "getMilliseconds", "getMinutes", "getMonth", "getSeconds",
+})
+_MEMBER_ONLY = ("contains", "startsWith", "endsWith")
 _MEMO_SAFE = frozenset({"lead", "event", "properties", "stage"})
 _MEMO_SIZE = 50_000
 
@@ -61,6 +68,16 @@ class CelCondition:
             found = _ERROR_LINE.search(str(error))
             raise ExpressionError(f"invalid condition {source!r}: {found.group(1) if found else error}") from None
         allowed = tuple(allowed)
+        for function in self._program.functions():
+            if function not in _FUNCTIONS and not function.startswith(("_", "@", "!")):
+                raise ExpressionError(
+                    f"unknown function {function!r} in {source!r}{_did_you_mean(function, _FUNCTIONS)}"
+                )
+        for function in _MEMBER_ONLY:
+            if re.search(rf"(?<![.\w]){function}\s*\(", source):
+                raise ExpressionError(
+                    f"{function} is called on a value in CEL, e.g. lead.title.{function}(\"...\"), in {source!r}"
+                )
         variables = tuple(self._program.variables())
         for name in variables:
             if name not in allowed:
@@ -113,12 +130,19 @@ class CelCondition:
         except _ERRORS:
             return False
 
-    def result_type_error(self, sample: Mapping[str, Any]) -> str | None:
-        """Try the condition on a sample context: a non-boolean answer is a mistake."""
+    def mistake_on(self, sample: Mapping[str, Any]) -> str | None:
+        """Try the condition on a complete sample: mixing types or an answer that is not
+        true/false is a mistake in the playbook (such a rule could never fire)."""
         try:
             result = self._program.execute({name: sample[name] for name in self._variables})
+        except TypeError as error:
+            return f"condition {self.source!r} must be true or false, but cannot be evaluated: {str(error).split('. ')[0]}"
+        except RuntimeError as error:
+            if "Undefined variable or function" in str(error):  # every variable is in the sample
+                return f"condition {self.source!r} calls a function CEL does not have in that form: {str(error).split('. ')[0]}"
+            return None
         except _ERRORS:
-            return None  # undecidable on the sample (e.g. an empty field): fine
+            return None  # depends on the values (e.g. a key an event may not have): fine
         if isinstance(result, bool):
             return None
         return f"condition {self.source!r} must be true or false, but gives {type(result).__name__} ({result!r})"

@@ -9,14 +9,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO
+from typing import IO, Any
 
 import orjson
 
-from leadrelay.adapters.segment import MAX_MESSAGE_BYTES, InvalidMessage, checked_email, map_traits, parse_time, to_event
+from leadrelay.adapters.segment import MAX_MESSAGE_BYTES, InvalidMessage, checked_email, parse_time, to_event
+from leadrelay.domain.errors import InvalidField
 from leadrelay.domain.model import Event, snake_name
 from leadrelay.domain.playbook import Playbook
 
@@ -113,19 +114,30 @@ def read_leads(
         if len(values) != len(header):
             yield Row(line, error=f"expected {len(header)} values, found {len(values)}")
             continue
-        record = {name: value for name, value in zip(names, values) if name}
         try:
-            yield Row(line, _lead_event(record, playbook, now))
+            yield Row(line, _lead_event(zip(header, names, values), playbook, now))
         except InvalidMessage as error:
             yield Row(line, error=str(error))
 
 
-def _lead_event(record: dict[str, str], playbook: Playbook, now: datetime) -> Event:
-    email = record.pop("email", "").strip()
+def _lead_event(cells: Iterable[tuple[str, str | None, str]], playbook: Playbook, now: datetime) -> Event:
+    """One CSV row (column, field, value) as an identify event; errors name the file's column."""
+    email = created = ""
+    traits: dict[str, Any] = {}
+    for column, name, value in cells:
+        if name == "email":
+            email = value.strip()
+        elif name == "created_at":
+            created = value.strip()
+        elif name is not None:
+            try:
+                coerced = playbook.fields[name].coerce(value)
+            except InvalidField as error:
+                raise InvalidMessage(f"{column.strip()}: {str(error).split(': ', 1)[-1]}") from None
+            if coerced is not None:
+                traits[name] = coerced
     if not email:
         raise InvalidMessage("email is empty")
-    created = record.pop("created_at", "").strip()
-    traits = map_traits(record, playbook, where="")
     email = checked_email(email)
     fingerprint = orjson.dumps([email, created, sorted(traits.items())], default=str)
     return Event(

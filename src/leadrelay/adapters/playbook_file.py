@@ -217,19 +217,30 @@ class _Reader:
         return None if parsed is None else self._build(parsed)
 
     def _valid(self, schema: type[Model], value: Any, where: Path_) -> Model | None:
-        """`value` checked against `schema`; on failure its problems are recorded and None returned."""
+        """`value` checked against `schema`. Every problem is recorded; keys that are unknown or
+        wrong but optional are then set aside, so one mistake does not hide the checks of the
+        rest. None when something required is wrong."""
         try:
             return schema.model_validate(value)
         except ValidationError as error:
-            for item in error.errors():
-                at = (*where, *item["loc"])
-                label = _path_label(at)
-                if item["type"] == "extra_forbidden":
-                    known = list(getattr(schema, "model_fields", {}))
-                    message = f"unknown key {item['loc'][-1]!r}{_suggest(str(item['loc'][-1]), known)}"
-                else:
-                    message = item["msg"][0].lower() + item["msg"][1:]
-                self.problem(at, f"{label}: {message}" if label else message)
+            problems = error.errors()
+        for item in problems:
+            at = (*where, *item["loc"])
+            label = _path_label(at)
+            if item["type"] == "extra_forbidden":
+                message = f"unknown key {item['loc'][-1]!r}{_suggest(str(item['loc'][-1]), list(schema.model_fields))}"
+            else:
+                message = item["msg"][0].lower() + item["msg"][1:]
+            self.problem(at, f"{label}: {message}" if label else message)
+        if not isinstance(value, dict):
+            return None
+        optional = {name for name, spec in schema.model_fields.items() if not spec.is_required()}
+        wrong = {item["loc"][0] for item in problems if item["loc"]}
+        if not wrong or any(key not in optional and key in schema.model_fields for key in wrong):
+            return None
+        try:
+            return schema.model_validate({key: v for key, v in value.items() if key not in wrong})
+        except ValidationError:
             return None
 
     def _items(self, schema: type[Model], values: list[Any], where: Path_) -> list[tuple[int, Model]]:
@@ -255,8 +266,9 @@ class _Reader:
     # meaning: stages, fields, expressions
     def _build(self, spec: PlaybookIn) -> domain.Playbook | None:
         problems_before = len(self.problems)
+        zone = None
         try:
-            ZoneInfo(spec.timezone)
+            zone = ZoneInfo(spec.timezone)
         except (ZoneInfoNotFoundError, ValueError):
             self.problem(("timezone",), f"timezone: unknown time zone {spec.timezone!r} (e.g. UTC, Europe/Berlin)")
         reasons = self._valid(ReasonsIn, spec.reasons, ("reasons",)) or ReasonsIn()
@@ -292,6 +304,7 @@ class _Reader:
 
         fields = self._fields(spec)
         lead_keys = {"lead": [*fields, *LEAD_EXTRA_KEYS]}
+        sample = _sample(fields)
 
         def condition(where: Path_, source: str, names: tuple[str, ...]) -> CelCondition | None:
             try:
@@ -299,7 +312,7 @@ class _Reader:
             except ExpressionError as error:
                 self.problem(where, f"{_path_label(where)}: {error}")
                 return None
-            mistake = compiled.result_type_error(_SAMPLE)
+            mistake = compiled.mistake_on(sample)
             if mistake:
                 self.problem(where, f"{_path_label(where)}: {mistake}")
             return compiled
@@ -338,10 +351,10 @@ class _Reader:
                 self.problem(("disqualify", i, "reason"), f"disqualify[{i}].reason: {rule.reason!r} is not in reasons.disqualify")
             when = condition(("disqualify", i, "when"), rule.when, LEAD_NAMES)
             disqualify.append(domain.DisqualifyRule(rule.name, when, rule.reason))  # type: ignore[arg-type]
-        if spec.disqualify and disqualify_stage is None:
+        if spec.disqualify and disqualify_stage is None and len(stages) == len(spec.stages):
             self.problem(("disqualify",), "disqualify: rules need a stage with `reasons: disqualify` to move leads to")
 
-        if len(self.problems) > problems_before or mql is None or mql_rule is None:
+        if len(self.problems) > problems_before or mql is None or mql_rule is None or zone is None:
             return None
         funnel = [stage.id for _, stage in stages if stage.funnel]
         return domain.build_playbook(
@@ -366,6 +379,7 @@ class _Reader:
                 fit_max=fit.max,
                 engagement_max=engagement.max,
                 half_life_days=engagement.half_life_days,
+                day_zone=zone,
             ),
             mql_rule=mql_rule,
             entry_stage=spec.entry_stage,
@@ -386,8 +400,10 @@ class _Reader:
             if item.name in declared:
                 self.problem(("fields", index, "name"), f"fields[{index}].name: duplicate field {item.name!r}")
             declared.add(item.name)
-            if item.name == "email":
-                self.problem(("fields", index, "name"), f"fields[{index}].name: email is the key of every lead, not a field")
+            if item.name in LEAD_EXTRA_KEYS:
+                self.problem(("fields", index, "name"),
+                             f"fields[{index}].name: {item.name!r} is reserved (email is the key of every lead; "
+                             "email_domain and stage are given by LeadRelay)")
             if item.type == "enum" and not item.values:
                 self.problem(("fields", index, "values"), f"fields[{index}]: an enum field needs `values`")
             if item.type != "enum" and item.values:
@@ -403,12 +419,19 @@ class _Reader:
         return fields
 
 
-# A lead-shaped sample, to catch conditions that give a number or text instead of true/false.
-_SAMPLE: dict[str, Any] = {
-    "lead": {"email": "a@example.com", "email_domain": "example.com", "stage": "lead"},
-    "fit": 0.0, "engagement": 0.0, "total": 0.0, "stage": "lead",
-    "event": {"name": "page_view", "type": "page"}, "properties": {},
-}
+def _sample(fields: dict[str, domain.FieldSpec]) -> dict[str, Any]:
+    """A lead with every field filled, to try each condition once at load: a condition that
+    gives a number instead of true/false, or mixes types, is caught here, not never-firing later."""
+    typical = {"string": "sample", "number": 1, "boolean": True, "date": "2026-01-01"}
+    lead: dict[str, Any] = {
+        name: spec.values[0] if spec.type == "enum" and spec.values else typical[spec.type]
+        for name, spec in fields.items()
+    }
+    lead.update(email="someone@example.com", email_domain="example.com", stage="lead")
+    return {
+        "lead": lead, "fit": 1.0, "engagement": 1.0, "total": 2.0, "stage": "lead",
+        "event": {"name": "page_view", "type": "page"}, "properties": {},
+    }
 
 
 def _path_label(where: Path_) -> str:

@@ -50,7 +50,7 @@ def _json(value: Any) -> str:
 
 def _rules_json(lead: Lead) -> dict[str, list[Any]]:
     return {
-        name: [round(s.value, 9), round(s.awarded, 6), s.day, round(s.day_awarded, 6)]
+        name: [round(s.value, 9), round(s.awarded, 6), s.days]
         for name, s in lead.engagement.rules.items()
     }
 

@@ -72,7 +72,10 @@ _EVENT_VALUES = frozenset({"event", "properties"})
 _VALUES: dict[str, Callable[[RuleContext], Any]] = {
     "lead": lambda c: c.lead.context(),
     "fit": lambda c: c.lead.fit,
-    "engagement": lambda c: engagement_at(c.lead.engagement, c.playbook.scoring, c.at),
+    # never earlier than the stored moment: going back would count points earned later
+    "engagement": lambda c: engagement_at(
+        c.lead.engagement, c.playbook.scoring, max(c.at, c.lead.engagement.as_of or c.at)
+    ),
     "total": lambda c: c["fit"] + c["engagement"],
     "stage": lambda c: c.lead.stage,
     "event": lambda c: {"name": c.event.name, "type": c.event.type},

@@ -43,12 +43,11 @@ def company_domain(email: str) -> str | None:
 @dataclass(slots=True)
 class RuleScore:
     """What one engagement rule has given a lead: the decayed value as of the lead's
-    `as_of`, and the raw points it has awarded (in total, and on the current day)."""
+    `as_of`, the raw points it has awarded in all, and per day (the most recent days)."""
 
     value: float = 0.0
     awarded: float = 0.0
-    day: str = ""
-    day_awarded: float = 0.0
+    days: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

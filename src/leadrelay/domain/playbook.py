@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timezone, tzinfo
 from typing import Any, Protocol
 
 from leadrelay.domain.errors import InvalidField
@@ -53,6 +53,8 @@ class FieldSpec:
 
     def coerce(self, value: Any) -> Any:
         """Return `value` as this field's type, or raise InvalidField saying why."""
+        if isinstance(value, str):
+            value = value.strip()
         if value is None or value == "":
             return None
         kind = self.type
@@ -143,6 +145,7 @@ class Scoring:
     fit_max: float = 100.0
     engagement_max: float = 100.0
     half_life_days: float = 30.0
+    day_zone: tzinfo = timezone.utc  # where a "day" of the per-day caps begins and ends
     rules_by_event: Mapping[str, tuple[EngagementRule, ...]] = field(default_factory=dict)
     rule_named: Mapping[str, EngagementRule] = field(default_factory=dict)
 

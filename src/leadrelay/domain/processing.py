@@ -24,6 +24,7 @@ def new_lead(email: str, playbook: Playbook, at: datetime) -> Lead:
         dirty=True,
     )
     lead.history.append(StageChange(lead, None, playbook.entry_stage, at, "created"))
+    compute_fit(lead, playbook.scoring, RuleContext(lead, playbook, at))  # the email alone may count
     return lead
 
 
@@ -31,7 +32,7 @@ def update_fields(lead: Lead, values: dict[str, Any], playbook: Playbook, at: da
     """Take new field values (empty values never erase known ones); rescore fit if any changed."""
     changed = False
     for name, value in values.items():
-        if value is not None and lead.fields.get(name) != value:
+        if value is not None and value != "" and lead.fields.get(name) != value:
             lead.fields[name] = value
             changed = True
     if changed:

@@ -88,12 +88,10 @@ def _award_one(
     if score is None:
         score = engagement.rules[rule.name] = RuleScore()
     points = _within_cap(rule.points, score.awarded, rule.max_total)
-    day = event.timestamp.date().isoformat()
+    day = ""
     if rule.per_day is not None:
-        if day > score.day:
-            score.day, score.day_awarded = day, 0.0
-        if day == score.day:
-            points = _within_cap(points, score.day_awarded, rule.per_day)
+        day = event.timestamp.astimezone(scoring.day_zone).date().isoformat()
+        points = _within_cap(points, score.days.get(day, 0.0), rule.per_day)
     if not points:
         return 0.0
     assert engagement.as_of is not None
@@ -110,9 +108,19 @@ def _award_one(
     score.value += value
     engagement.total += value
     score.awarded += points
-    if day == score.day:
-        score.day_awarded += points
+    if day:
+        _count_day(score, day, points)
     return points
+
+
+DAYS_KEPT = 31  # per-day caps remember this many most recent days of each rule
+
+
+def _count_day(score: RuleScore, day: str, points: float) -> None:
+    days = score.days
+    days[day] = days.get(day, 0.0) + points
+    if len(days) > DAYS_KEPT:
+        del days[min(days)]
 
 
 def award(engagement: Engagement, scoring: Scoring, event: Event, context: Mapping[str, Any]) -> float:

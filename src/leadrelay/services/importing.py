@@ -13,7 +13,7 @@ from leadrelay.domain.playbook import Playbook
 from leadrelay.services.ingest import IngestResult, ingest
 from leadrelay.services.unit_of_work import UnitOfWork
 
-BATCH_SIZE = 20_000
+BATCH_SIZE = 50_000
 
 
 @dataclass
