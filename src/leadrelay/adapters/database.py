@@ -48,3 +48,11 @@ def alembic_config(engine: Engine) -> Config:
 def migrate(engine: Engine) -> None:
     """Bring the database to the newest schema (creating it if new)."""
     command.upgrade(alembic_config(engine), "head")
+
+
+def is_conflict(error: Exception) -> bool:
+    """Another writer stored the same unique key first (PostgreSQL 23505, SQLite UNIQUE)."""
+    original = getattr(error, "orig", error)
+    if getattr(original, "sqlstate", None) == "23505":
+        return True
+    return "UNIQUE constraint failed" in str(original)

@@ -26,6 +26,7 @@ _FUNCTIONS = frozenset({
 _MEMBER_ONLY = ("contains", "startsWith", "endsWith")
 _MEMO_SAFE = frozenset({"lead", "event", "properties", "stage"})
 _MEMO_SIZE = 50_000
+_MISSING = object()
 
 
 class ExpressionError(ValueError):
@@ -87,7 +88,7 @@ class CelCondition:
                 )
         self._variables = variables
         self.variables = frozenset(variables)
-        self._keys = {name: _accessed_keys(source, name) for name in variables}
+        self._keys = {name: _sorted(_accessed_keys(source, name)) for name in variables}
         # A condition over text-like values only (not scores) gives the same answer for the
         # same inputs: remember recent answers instead of asking CEL again.
         self._memo: dict[Any, bool] | None = {} if self.variables <= _MEMO_SAFE else None
@@ -100,29 +101,43 @@ class CelCondition:
                     )
 
     def __call__(self, context: Mapping[str, Any]) -> bool:
-        values: dict[str, Any] = {}
-        try:
-            for name in self._variables:
-                value = context[name]
-                keys = self._keys[name]
-                if keys is not None and isinstance(value, dict):
-                    value = {key: value[key] for key in keys if key in value}
-                values[name] = value
-        except KeyError:
-            return False
         memo = self._memo
-        if memo is None:
-            return self._execute(values)
         try:
-            key = tuple(tuple(v.items()) if isinstance(v, dict) else v for v in values.values())
-            return memo[key]
-        except KeyError:
-            answer = memo[key] = self._execute(values)
-            if len(memo) > _MEMO_SIZE:
-                memo.clear()
-            return answer
-        except TypeError:  # a list or map inside: not hashable, ask CEL
-            return self._execute(values)
+            if memo is None:
+                return self._execute(self._values(context))
+            key = self._memo_key(context)
+            try:
+                return memo[key]
+            except KeyError:
+                answer = memo[key] = self._execute(self._values(context))
+                if len(memo) > _MEMO_SIZE:
+                    memo.clear()
+                return answer
+            except TypeError:  # a list or map inside: not hashable, ask CEL
+                return self._execute(self._values(context))
+        except KeyError:  # a name this context does not have (e.g. no event): the rule does not fire
+            return False
+
+    def _values(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for name in self._variables:
+            value = context[name]
+            keys = self._keys[name]
+            if keys is not None and isinstance(value, dict):
+                value = {key: value[key] for key in keys if key in value}
+            values[name] = value
+        return values
+
+    def _memo_key(self, context: Mapping[str, Any]) -> tuple[Any, ...]:
+        parts: list[Any] = []
+        for name in self._variables:
+            value = context[name]
+            keys = self._keys[name]
+            if keys is None or not isinstance(value, dict):
+                parts.append(tuple(value.items()) if isinstance(value, dict) else value)
+            else:
+                parts.extend([value.get(key, _MISSING) for key in keys])
+        return tuple(parts)
 
     def _execute(self, values: dict[str, Any]) -> bool:
         try:
@@ -149,6 +164,10 @@ class CelCondition:
 
     def __repr__(self) -> str:
         return f"CelCondition({self.source!r})"
+
+
+def _sorted(keys: frozenset[str] | None) -> tuple[str, ...] | None:
+    return None if keys is None else tuple(sorted(keys))
 
 
 def _did_you_mean(name: str, options: Iterable[str]) -> str:

@@ -100,7 +100,11 @@ class LeadRepository:
     # once, in the form the column type would store them (SQLAlchemy's per-row type
     # processing costs more than the insert itself).
     def _time(self, moment: datetime | None) -> Any:
-        if moment is None or not self._sqlite:
+        if moment is None:
+            return None
+        if moment.tzinfo is None:
+            raise ValueError(f"naive datetime {moment.isoformat()} cannot be stored")
+        if not self._sqlite:
             return moment
         if moment.tzinfo is not UTC:
             moment = moment.astimezone(UTC)
@@ -197,7 +201,7 @@ class LeadRepository:
         if not rows:
             return {}
         result = self.connection.execute(
-            accounts.insert().returning(accounts.c.domain, accounts.c.id, sort_by_parameter_order=True), rows
+            accounts.insert().returning(accounts.c.domain, accounts.c.id), rows
         )
         return {domain: account_id for domain, account_id in result}
 
@@ -206,11 +210,12 @@ class LeadRepository:
         if not new:
             return
         result = self.connection.execute(
-            leads.insert().returning(leads.c.id, sort_by_parameter_order=True),
+            leads.insert().returning(leads.c.email, leads.c.id),  # matched by email: unique, any order
             [_lead_values(lead, now) for lead in new],
         )
-        for lead, lead_id in zip(new, result.scalars(), strict=True):
-            lead.id = lead_id
+        ids = {email: lead_id for email, lead_id in result}
+        for lead in new:
+            lead.id = ids[lead.email]
             lead.dirty = False
 
     def save(self, changed: Sequence[Lead], now: datetime) -> None:

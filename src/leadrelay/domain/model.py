@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +26,7 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _SEPARATORS = re.compile(r"[\s\-.]+")
 
 
+@lru_cache(maxsize=4096)
 def snake_name(raw: str) -> str:
     """One spelling for names from outside: "Demo Requested", "demoRequested" -> demo_requested."""
     return _SEPARATORS.sub("_", _CAMEL.sub("_", raw.strip())).lower()

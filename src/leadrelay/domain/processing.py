@@ -25,6 +25,7 @@ def new_lead(email: str, playbook: Playbook, at: datetime) -> Lead:
     )
     lead.history.append(StageChange(lead, None, playbook.entry_stage, at, "created"))
     compute_fit(lead, playbook.scoring, RuleContext(lead, playbook, at))  # the email alone may count
+    apply_rules(lead, playbook, at)  # e.g. a competitor's domain is disqualified at once
     return lead
 
 
@@ -49,7 +50,7 @@ def apply_event(lead: Lead, event: Event, playbook: Playbook) -> None:
     context = RuleContext(lead, playbook, at, event)
     event.points = award(lead.engagement, playbook.scoring, event, context)
     lead.dirty = True
-    apply_rules(lead, playbook, at, event, fields_changed=fields_changed or lead.id is None,
+    apply_rules(lead, playbook, at, event, fields_changed=fields_changed,
                 scores_changed=bool(event.points) or fields_changed)
 
 

@@ -64,10 +64,15 @@ def bring_forward(engagement: Engagement, scoring: Scoring, at: datetime) -> Non
     seconds = (at - engagement.as_of).total_seconds()
     if seconds <= 0:
         return
+    factors: dict[float, float] = {}  # most rules share the playbook's half-life
     total = 0.0
     for name, score in engagement.rules.items():
         if score.value:
-            score.value *= decay_factor(seconds, _half_life(scoring, name))
+            half_life = _half_life(scoring, name)
+            factor = factors.get(half_life)
+            if factor is None:
+                factor = factors[half_life] = decay_factor(seconds, half_life)
+            score.value *= factor
             total += score.value
     engagement.as_of = at
     engagement.total = total

@@ -38,7 +38,7 @@ app.add_typer(import_app, name="import")
 app.add_typer(lead_app, name="lead")
 
 console = Console()
-errors = Console(stderr=True)
+errors = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
 
 
 class Refused(Exception):

@@ -8,6 +8,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy.exc import IntegrityError
+
+from leadrelay.adapters.database import is_conflict
 from leadrelay.adapters.repository import Key
 from leadrelay.domain.model import Event, Lead, company_domain
 from leadrelay.domain.playbook import Playbook
@@ -43,7 +46,25 @@ def _keys(event: Event) -> list[Key]:
     return keys
 
 
+ATTEMPTS = 3
+
+
 def ingest(uow: UnitOfWork, playbook: Playbook, batch: Iterable[Event], now: datetime) -> IngestResult:
+    """Store and score a batch in one transaction. When another writer stored the same new lead,
+    account or message at the same moment, the batch is read and applied again: nothing is lost."""
+    events = list(batch)
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _ingest_once(uow, playbook, events, now)
+        except IntegrityError as error:
+            if attempt == ATTEMPTS or not is_conflict(error):
+                raise
+            for event in events:
+                event.lead, event.points = None, 0.0
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ingest_once(uow: UnitOfWork, playbook: Playbook, batch: list[Event], now: datetime) -> IngestResult:
     result = IngestResult()
     unique: dict[str, Event] = {}
     for event in batch:
