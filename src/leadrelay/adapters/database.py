@@ -30,6 +30,7 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA synchronous=NORMAL")  # durable at each checkpoint; safe with WAL
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA cache_size=-65536")  # 64 MB of pages: batch writes touch many index pages
             cursor.close()
 
         return engine

@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import orjson
+import psycopg
 from sqlalchemy import Connection, Row, bindparam, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from leadrelay.adapters.tables import accounts, events, identities, leads, stage_changes
 from leadrelay.domain.clock import UTC
@@ -244,18 +246,27 @@ class LeadRepository:
 
     def add_events(self, batch: Sequence[Event], now: datetime) -> None:
         time, received = self._time, self._time(now)
-        self._executemany(
-            "INSERT INTO events (message_id, lead_id, user_id, anonymous_id, type, name, timestamp,"
-            " received_at, properties, traits, points) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    event.message_id, event.lead.id if event.lead is not None else None, event.user_id,
-                    event.anonymous_id, event.type, event.name, time(event.timestamp), received,
-                    _json(event.properties), _json(event.traits) if event.traits else None, event.points,
-                )
-                for event in batch
-            ],
-        )
+        columns = "message_id, lead_id, user_id, anonymous_id, type, name, timestamp, received_at, properties, traits, points"
+        rows = [
+            (
+                event.message_id, event.lead.id if event.lead is not None else None, event.user_id,
+                event.anonymous_id, event.type, event.name, time(event.timestamp), received,
+                _json(event.properties), _json(event.traits) if event.traits else None, event.points,
+            )
+            for event in batch
+        ]
+        if self._sqlite or not rows:
+            self._executemany(f"INSERT INTO events ({columns}) VALUES ({', '.join('?' * 11)})", rows)
+            return
+        # PostgreSQL: COPY, in the same transaction, is several times faster than INSERT
+        statement = f"COPY events ({columns}) FROM STDIN"
+        try:
+            with self.connection.connection.driver_connection.cursor() as cursor:  # type: ignore[union-attr]
+                with cursor.copy(statement) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+        except psycopg.errors.IntegrityError as error:  # seen by callers as any other write's error
+            raise IntegrityError(statement, None, error) from error
 
     def attach_events(self, batch: Sequence[Event]) -> None:
         """Store the lead and points of events already in the store (tied later, or rescored)."""
