@@ -419,7 +419,7 @@ class _World:
         visitor = str(uuid.UUID(int=rng.getrandbits(128), version=4)) if anonymous_first or rng.random() < 0.3 else None
         plan.anonymous_first = anonymous_first
         limit = (now - t0).total_seconds() - 1.0  # nothing happens after `now`
-        email, prefix = plan.email, f"d{self.seed}-{number}-"
+        email, prefix = plan.email, message_prefix(self.seed, number)
         events: list[Event] = []
         page_cum = JOB_PAGE_CUM if persona == "job seeker" else PAGE_CUM[level]
         touch_cum = TOUCH_CUM[level]
@@ -735,7 +735,7 @@ def generate(
             batch.extend(events)
             # Now and then an unknown visitor who never tells who they are.
             if rng.random() < 0.15:
-                batch.extend(_anonymous_visit(rng, world, now, f"d{seed}-v{number}-"))
+                batch.extend(_anonymous_visit(rng, world, now, message_prefix(seed, number) + "v"))
         stored += ingest(uow_factory(), playbook, batch, now).stored
         del batch
         _play_sales(uow_factory, playbook, sales, plans, now, examples)
@@ -765,6 +765,12 @@ def generate(
         reached=reached,
         examples=[examples[kind] for kind in order if kind in examples],
     )
+
+
+def message_prefix(seed: int, number: int) -> str:
+    """Message ids of lead `number`: zero-padded, so each batch's ids sort after the ones
+    before (the unique index on message ids then grows at one end instead of all over)."""
+    return f"demo-{seed}-{number:07d}-"
 
 
 def _anonymous_visit(rng: random.Random, world: _World, now: datetime, prefix: str) -> list[Event]:

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 
 from leadrelay.adapters.database import is_conflict
-from leadrelay.adapters.repository import Key
+from leadrelay.adapters.repository import Key, LeadRepository
 from leadrelay.domain.model import Event, Lead, company_domain
 from leadrelay.domain.playbook import Playbook
 from leadrelay.domain.processing import apply_event, new_lead
@@ -143,7 +143,7 @@ def _ingest_once(uow: UnitOfWork, playbook: Playbook, batch: list[Event], now: d
     return result
 
 
-def _follow_merges(repo, by_id: dict[int, Lead], by_email: dict[str, Lead]) -> None:  # type: ignore[no-untyped-def]
+def _follow_merges(repo: LeadRepository, by_id: dict[int, Lead], by_email: dict[str, Lead]) -> None:
     """A lead merged into another stands for that other lead from then on."""
     targets = {lead.merged_into for lead in by_id.values() if lead.merged_into} - by_id.keys()
     while targets:
