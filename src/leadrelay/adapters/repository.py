@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Row, bindparam, func, select, update
+from sqlalchemy import ARRAY, ColumnElement, Connection, Row, any_, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from leadrelay.adapters.tables import accounts, events, identities, leads, stage_changes
@@ -112,6 +112,13 @@ class LeadRepository:
             moment = moment.astimezone(UTC)
         return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
+    def _among(self, column: ColumnElement[Any], values: list[Any]) -> ColumnElement[bool]:
+        """`column IN (values)`; on PostgreSQL one array parameter (`= ANY`), so the statement
+        text stays short and the same whatever the number of values."""
+        if self._sqlite:
+            return column.in_(values)
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
             self.connection.exec_driver_sql(sql.replace("?", self._marker), rows)
@@ -120,14 +127,14 @@ class LeadRepository:
     def by_emails(self, emails: Collection[str]) -> dict[str, Lead]:
         found: dict[str, Lead] = {}
         for chunk in _chunks(emails):
-            for row in self.connection.execute(select(leads).where(leads.c.email.in_(chunk))):
+            for row in self.connection.execute(select(leads).where(self._among(leads.c.email, chunk))):
                 found[row.email] = _lead_from_row(row)
         return found
 
     def by_ids(self, ids: Collection[int]) -> dict[int, Lead]:
         found: dict[int, Lead] = {}
         for chunk in _chunks(ids):
-            for row in self.connection.execute(select(leads).where(leads.c.id.in_(chunk))):
+            for row in self.connection.execute(select(leads).where(self._among(leads.c.id, chunk))):
                 found[row.id] = _lead_from_row(row)
         return found
 
@@ -150,7 +157,7 @@ class LeadRepository:
             values = [value for k, value in keys if k == kind]
             for chunk in _chunks(values):
                 query = select(identities.c.value, identities.c.lead_id).where(
-                    identities.c.kind == kind, identities.c.value.in_(chunk)
+                    identities.c.kind == kind, self._among(identities.c.value, chunk)
                 )
                 for value, lead_id in self.connection.execute(query):
                     found[(kind, value)] = lead_id
@@ -159,14 +166,14 @@ class LeadRepository:
     def account_ids(self, domains: Collection[str]) -> dict[str, int]:
         found: dict[str, int] = {}
         for chunk in _chunks(domains):
-            query = select(accounts.c.domain, accounts.c.id).where(accounts.c.domain.in_(chunk))
+            query = select(accounts.c.domain, accounts.c.id).where(self._among(accounts.c.domain, chunk))
             found.update({domain: account_id for domain, account_id in self.connection.execute(query)})
         return found
 
     def known_message_ids(self, message_ids: Collection[str]) -> set[str]:
         known: set[str] = set()
         for chunk in _chunks(message_ids):
-            query = select(events.c.message_id).where(events.c.message_id.in_(chunk))
+            query = select(events.c.message_id).where(self._among(events.c.message_id, chunk))
             known.update(self.connection.scalars(query))
         return known
 
@@ -184,7 +191,7 @@ class LeadRepository:
         """Each lead's events, oldest first."""
         found: dict[int, list[Event]] = {lead_id: [] for lead_id in lead_ids}
         for chunk in _chunks(lead_ids):
-            query = select(events).where(events.c.lead_id.in_(chunk)).order_by(events.c.lead_id, events.c.timestamp, events.c.id)
+            query = select(events).where(self._among(events.c.lead_id, chunk)).order_by(events.c.lead_id, events.c.timestamp, events.c.id)
             for row in self.connection.execute(query):
                 found[row.lead_id].append(_event_from_row(row))
         return found

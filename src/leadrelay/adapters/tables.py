@@ -75,7 +75,7 @@ leads = Table(
     Column("id", Id, primary_key=True),
     Column("email", String(320), nullable=False, unique=True),
     Column("account_id", ForeignKey("accounts.id"), index=True),
-    Column("stage", String(64), nullable=False, index=True),
+    Column("stage", String(64), nullable=False),
     Column("highest_stage", String(64), nullable=False),
     Column("stage_entered_at", UtcDateTime, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
@@ -89,6 +89,7 @@ leads = Table(
     Column("engagement_rules", JSON, nullable=False),
     Column("owner", String(320)),
     Column("merged_into", ForeignKey("leads.id")),
+    Index("ix_leads_stage", "stage", "merged_into"),  # covers the count of leads per stage
 )
 
 identities = Table(
@@ -117,7 +118,9 @@ events = Table(
     Column("properties", JSON, nullable=False),
     Column("traits", JSON),
     Column("points", Float, nullable=False),
-    Index("ix_events_lead_id_timestamp", "lead_id", "timestamp"),
+    # a lead's events in time order; partial, so SQLite never picks it for the waiting events
+    Index("ix_events_lead_id_timestamp", "lead_id", "timestamp",
+          sqlite_where=text("lead_id IS NOT NULL"), postgresql_where=text("lead_id IS NOT NULL")),
     # only events still waiting for their lead are looked up by visitor id
     Index("ix_events_waiting_anonymous_id", "anonymous_id",
           sqlite_where=text("lead_id IS NULL"), postgresql_where=text("lead_id IS NULL")),

@@ -735,7 +735,7 @@ def generate(
             batch.extend(events)
             # Now and then an unknown visitor who never tells who they are.
             if rng.random() < 0.15:
-                batch.extend(_anonymous_visit(rng, world, now, message_prefix(seed, number) + "v"))
+                batch.extend(_anonymous_visit(rng, now, message_prefix(seed, number) + "v"))
         stored += ingest(uow_factory(), playbook, batch, now).stored
         del batch
         _play_sales(uow_factory, playbook, sales, plans, now, examples)
@@ -773,10 +773,10 @@ def message_prefix(seed: int, number: int) -> str:
     return f"demo-{seed}-{number:07d}-"
 
 
-def _anonymous_visit(rng: random.Random, world: _World, now: datetime, prefix: str) -> list[Event]:
+def _anonymous_visit(rng: random.Random, now: datetime, prefix: str) -> list[Event]:
     visitor = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    start = now - timedelta(seconds=HISTORY_DAYS * DAY * rng.random())
-    pages = 1 + int(rng.expovariate(0.6))
+    start = now - timedelta(seconds=HOUR + (HISTORY_DAYS * DAY - HOUR) * rng.random())  # ends before `now`
+    pages = min(1 + int(rng.expovariate(0.6)), 30)
     return [
         Event(prefix + str(k), "page", "page_view", start + timedelta(seconds=40.0 * k), None, None, visitor,
               rng.choice(PAGE_PROPS[PAGE_KINDS[bisect(PAGE_CUM[2], rng.random() * PAGE_CUM[2][-1])]]), NO_TRAITS)

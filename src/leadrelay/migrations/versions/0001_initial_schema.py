@@ -51,7 +51,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_leads_account_id'), ['account_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_leads_stage'), ['stage'], unique=False)
+        batch_op.create_index('ix_leads_stage', ['stage', 'merged_into'], unique=False)
 
     op.create_table('events',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -73,7 +73,8 @@ def upgrade() -> None:
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.create_index('ix_events_waiting_anonymous_id', ['anonymous_id'], unique=False,
                               sqlite_where=sa.text('lead_id IS NULL'), postgresql_where=sa.text('lead_id IS NULL'))
-        batch_op.create_index('ix_events_lead_id_timestamp', ['lead_id', 'timestamp'], unique=False)
+        batch_op.create_index('ix_events_lead_id_timestamp', ['lead_id', 'timestamp'], unique=False,
+                              sqlite_where=sa.text('lead_id IS NOT NULL'), postgresql_where=sa.text('lead_id IS NOT NULL'))
         batch_op.create_index('ix_events_waiting_user_id', ['user_id'], unique=False,
                               sqlite_where=sa.text('lead_id IS NULL'), postgresql_where=sa.text('lead_id IS NULL'))
 
@@ -117,12 +118,12 @@ def downgrade() -> None:
     op.drop_table('identities')
     with op.batch_alter_table('events', schema=None) as batch_op:
         batch_op.drop_index('ix_events_waiting_user_id', sqlite_where=sa.text('lead_id IS NULL'), postgresql_where=sa.text('lead_id IS NULL'))
-        batch_op.drop_index('ix_events_lead_id_timestamp')
+        batch_op.drop_index('ix_events_lead_id_timestamp', sqlite_where=sa.text('lead_id IS NOT NULL'), postgresql_where=sa.text('lead_id IS NOT NULL'))
         batch_op.drop_index('ix_events_waiting_anonymous_id', sqlite_where=sa.text('lead_id IS NULL'), postgresql_where=sa.text('lead_id IS NULL'))
 
     op.drop_table('events')
     with op.batch_alter_table('leads', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_leads_stage'))
+        batch_op.drop_index('ix_leads_stage')
         batch_op.drop_index(batch_op.f('ix_leads_account_id'))
 
     op.drop_table('leads')
