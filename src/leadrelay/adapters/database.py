@@ -32,6 +32,13 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.execute("PRAGMA cache_size=-65536")  # 64 MB of pages: batch writes touch many index pages
             cursor.close()
+            connection.isolation_level = None  # transactions are begun below, not by the driver
+
+        @event.listens_for(engine, "begin")
+        def _begin_immediate(connection):  # type: ignore[no-untyped-def]
+            # Take the write lock when a unit of work starts, so what it reads is still true when
+            # it writes: two processes never overwrite each other's changes to a lead.
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(
@@ -51,9 +58,13 @@ def migrate(engine: Engine) -> None:
     command.upgrade(alembic_config(engine), "head")
 
 
+RETRYABLE_STATES = {"23505", "40001", "40P01"}  # unique violation, serialization failure, deadlock
+
+
 def is_conflict(error: Exception) -> bool:
-    """Another writer stored the same unique key first (PostgreSQL 23505, SQLite UNIQUE)."""
+    """Another writer got there first (stored the same unique key, or locked the same rows):
+    doing the work again, on what is stored now, is the right answer."""
     original = getattr(error, "orig", error)
-    if getattr(original, "sqlstate", None) == "23505":
+    if getattr(original, "sqlstate", None) in RETRYABLE_STATES:
         return True
     return "UNIQUE constraint failed" in str(original)

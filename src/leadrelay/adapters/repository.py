@@ -124,19 +124,25 @@ class LeadRepository:
             self.connection.exec_driver_sql(sql.replace("?", self._marker), rows)
 
     # --- reading -------------------------------------------------------------------------
-    def by_emails(self, emails: Collection[str]) -> dict[str, Lead]:
+    def by_emails(self, emails: Collection[str], *, lock: bool = False) -> dict[str, Lead]:
+        """Leads by email; with `lock`, their rows stay locked for this unit of work (on
+        PostgreSQL: FOR UPDATE, in id order; SQLite's unit of work holds the write lock already)."""
         found: dict[str, Lead] = {}
         for chunk in _chunks(emails):
-            for row in self.connection.execute(select(leads).where(self._among(leads.c.email, chunk))):
-                found[row.email] = _lead_from_row(row)
+            found.update((lead.email, lead) for lead in self._load(leads.c.email, chunk, lock))
         return found
 
-    def by_ids(self, ids: Collection[int]) -> dict[int, Lead]:
+    def by_ids(self, ids: Collection[int], *, lock: bool = False) -> dict[int, Lead]:
         found: dict[int, Lead] = {}
         for chunk in _chunks(ids):
-            for row in self.connection.execute(select(leads).where(self._among(leads.c.id, chunk))):
-                found[row.id] = _lead_from_row(row)
+            found.update((lead.id, lead) for lead in self._load(leads.c.id, chunk, lock))  # type: ignore[misc]
         return found
+
+    def _load(self, column: ColumnElement[Any], values: list[Any], lock: bool) -> list[Lead]:
+        query = select(leads).where(self._among(column, values))
+        if lock:
+            query = query.order_by(leads.c.id).with_for_update()
+        return [_lead_from_row(row) for row in self.connection.execute(query)]
 
     def get(self, lead_id: int) -> Lead | None:
         return self.by_ids([lead_id]).get(lead_id)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 
 from leadrelay.adapters.database import is_conflict
 from leadrelay.adapters.repository import Key, LeadRepository
@@ -51,12 +51,13 @@ ATTEMPTS = 3
 
 def ingest(uow: UnitOfWork, playbook: Playbook, batch: Iterable[Event], now: datetime) -> IngestResult:
     """Store and score a batch in one transaction. When another writer stored the same new lead,
-    account or message at the same moment, the batch is read and applied again: nothing is lost."""
+    account or message at the same moment (or the two deadlocked), the batch is read and applied
+    again: nothing is lost, nothing is counted twice."""
     events = list(batch)
     for attempt in range(1, ATTEMPTS + 1):
         try:
             return _ingest_once(uow, playbook, events, now)
-        except IntegrityError as error:
+        except DBAPIError as error:
             if attempt == ATTEMPTS or not is_conflict(error):
                 raise
             for event in events:
@@ -79,10 +80,11 @@ def _ingest_once(uow: UnitOfWork, playbook: Playbook, batch: list[Event], now: d
         fresh = sorted((e for e in unique.values() if e.message_id not in known), key=lambda e: e.timestamp)
 
         # Load, in a few queries, every lead and identity this batch can touch.
-        by_email = repo.by_emails({e.email for e in fresh if e.email})
+        # Locked until commit: a concurrent batch for the same leads waits, then reads our result.
+        by_email = repo.by_emails({e.email for e in fresh if e.email}, lock=True)
         owners = repo.identity_owners({key for e in fresh for key in _keys(e)})
         by_id = {lead.id: lead for lead in by_email.values()}
-        by_id.update(repo.by_ids(set(owners.values()) - by_id.keys()))
+        by_id.update(repo.by_ids(set(owners.values()) - by_id.keys(), lock=True))
         _follow_merges(repo, by_id, by_email)
         by_key: dict[Key, Lead] = {key: _current(by_id, lead_id) for key, lead_id in owners.items()}
         waiting: dict[Key, list[Event]] = defaultdict(list)
@@ -147,7 +149,7 @@ def _follow_merges(repo: LeadRepository, by_id: dict[int, Lead], by_email: dict[
     """A lead merged into another stands for that other lead from then on."""
     targets = {lead.merged_into for lead in by_id.values() if lead.merged_into} - by_id.keys()
     while targets:
-        loaded = repo.by_ids(targets)
+        loaded = repo.by_ids(targets, lock=True)
         by_id.update(loaded)
         targets = {lead.merged_into for lead in loaded.values() if lead.merged_into} - by_id.keys()
     for email, lead in list(by_email.items()):
