@@ -36,6 +36,24 @@ def break_after(monkeypatch: pytest.MonkeyPatch, method: str, *, on_call: int = 
     monkeypatch.setattr(LeadRepository, method, failing)
 
 
+def send_at_once(store: Store, **messages: dict[str, object]) -> dict[str, str]:
+    """Send each message as its own batch, all from separate threads at once; the errors, by name."""
+    outcomes: dict[str, object] = {}
+
+    def send(name: str, message: dict[str, object]) -> None:
+        try:
+            outcomes[name] = store.send(message)
+        except Exception as error:  # noqa: BLE001 - reported to the caller
+            outcomes[name] = error
+
+    threads = [threading.Thread(target=send, args=item) for item in messages.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return {name: repr(outcome)[:200] for name, outcome in outcomes.items() if isinstance(outcome, Exception)}
+
+
 def _first_batch(store: Store) -> None:
     store.send(
         identify("ann-1", AT, user_id="u-ann", email="ann@acme.io", title="VP Sales", industry="software", company_size=500),
@@ -129,21 +147,11 @@ def test_two_batches_arriving_at_once_for_the_same_new_lead_are_both_stored(
         return found
 
     monkeypatch.setattr(LeadRepository, "account_ids", both_have_read)
-    outcomes: dict[str, object] = {}
-
-    def send(tag: str) -> None:
-        try:
-            outcomes[tag] = store.send(track(f"{tag}-1", AT, "download", user_id=f"u-{tag}", email="ann@acme.io"))
-        except Exception as error:  # noqa: BLE001 - reported below
-            outcomes[tag] = error
-
-    threads = [threading.Thread(target=send, args=(tag,)) for tag in ("web", "import")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    failed = {tag: repr(outcome)[:200] for tag, outcome in outcomes.items() if isinstance(outcome, Exception)}
+    failed = send_at_once(
+        store,
+        web=track("web-1", AT, "download", user_id="u-web", email="ann@acme.io"),
+        import_=track("import-1", AT, "download", user_id="u-import", email="ann@acme.io"),
+    )
     assert failed == {}
     assert store.count(tables.leads) == 1
     assert set(store.events_by_message()) == {"web-1", "import-1"}
@@ -167,21 +175,11 @@ def test_two_batches_for_the_same_lead_at_once_lose_neither_ones_points(
         return found
 
     monkeypatch.setattr(LeadRepository, "known_message_ids", both_about_to_read)
-    outcomes: dict[str, object] = {}
-
-    def send(tag: str, name: str) -> None:
-        try:
-            outcomes[tag] = store.send(track(f"{tag}-1", AT, name, user_id="u-ann", email="ann@acme.io"))
-        except Exception as error:  # noqa: BLE001 - reported below
-            outcomes[tag] = error
-
-    threads = [threading.Thread(target=send, args=args) for args in (("web", "form_submit"), ("import", "download"))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-
-    failed = {tag: repr(outcome)[:200] for tag, outcome in outcomes.items() if isinstance(outcome, Exception)}
+    failed = send_at_once(
+        store,
+        web=track("web-1", AT, "form_submit", user_id="u-ann", email="ann@acme.io"),
+        import_=track("import-1", AT, "download", user_id="u-ann", email="ann@acme.io"),
+    )
     assert failed == {}
     lead = store.lead("ann@acme.io")
     assert set(lead.engagement.rules) == {"form", "content download"}  # both batches' points are there

@@ -292,7 +292,8 @@ class LeadRepository:
             statement = update(events).where(events.c.message_id == bindparam("_message_id"))
             self.connection.execute(statement, rows)
 
-    def move_events(self, from_lead: int, to_lead: int) -> None:
+    def reassign(self, from_lead: int, to_lead: int) -> None:
+        """Give every event and identity of one lead to another (a merge)."""
         self.connection.execute(update(events).where(events.c.lead_id == from_lead).values(lead_id=to_lead))
         self.connection.execute(update(identities).where(identities.c.lead_id == from_lead).values(lead_id=to_lead))
 

@@ -43,7 +43,7 @@ def merge_leads(uow: UnitOfWork, playbook: Playbook, source_email: str, target_e
     with uow:
         source, target = _find(uow, source_email), _find(uow, target_email)
         merge(target, source, playbook, now)
-        uow.leads.move_events(source.id, target.id)  # type: ignore[arg-type]
+        uow.leads.reassign(source.id, target.id)  # type: ignore[arg-type]
         uow.leads.save([target, source], now)
         uow.commit()
     return target
