@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from leadrelay.adapters.files import FileRefused, read_events, read_leads
 from leadrelay.adapters.playbook_file import PlaybookError, default_playbook_text, load_playbook
-from leadrelay.bootstrap import App, bootstrap
+from leadrelay.bootstrap import App, active_playbook, bootstrap
 from leadrelay.config import PLAYBOOK_FILE, get_settings
 from leadrelay.domain.clock import utc_now
 from leadrelay.domain.errors import DomainError
@@ -119,10 +119,7 @@ def playbook_validate(file: Annotated[Path, typer.Argument(help="The playbook YA
 @playbook_app.command("show")
 def playbook_show() -> None:
     """Show the playbook in force: its stages, scoring rules and qualification rules."""
-    settings = get_settings()
-    from leadrelay.bootstrap import active_playbook
-
-    playbook, path = active_playbook(settings)
+    playbook, path = active_playbook(get_settings())
     console.print(f"[bold]{playbook.name}[/bold] version {playbook.version} ({path or 'built-in'})")
     stages = Table("stage", "team", "moves to", "needs a reason", title="Funnel")
     for stage in playbook.stages.values():
