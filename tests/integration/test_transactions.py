@@ -36,6 +36,24 @@ def break_after(monkeypatch: pytest.MonkeyPatch, method: str, *, on_call: int = 
     monkeypatch.setattr(LeadRepository, method, failing)
 
 
+def meet_after(monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """Hold two concurrent batches after `LeadRepository.<method>` until both got there. A writer
+    that waits for the other's lock before it gets there (SQLite lets one writer in at a time;
+    PostgreSQL locks the batch's leads) is let through after a short wait: that is fine too."""
+    barrier = threading.Barrier(2, timeout=2)
+    original = getattr(LeadRepository, method)
+
+    def meeting(self: LeadRepository, *args, **kwargs):  # type: ignore[no-untyped-def]
+        found = original(self, *args, **kwargs)
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return found
+
+    monkeypatch.setattr(LeadRepository, method, meeting)
+
+
 def send_at_once(store: Store, **messages: dict[str, object]) -> dict[str, str]:
     """Send each message as its own batch, all from separate threads at once; the errors, by name."""
     outcomes: dict[str, object] = {}
@@ -135,18 +153,7 @@ def test_two_batches_arriving_at_once_for_the_same_new_lead_are_both_stored(
 ) -> None:
     """Tracking calls and imports run side by side: when both batches see a new lead (and its
     new company) before either commits, neither may be lost."""
-    barrier = threading.Barrier(2, timeout=2)
-    original = LeadRepository.account_ids
-
-    def both_have_read(self: LeadRepository, domains):  # type: ignore[no-untyped-def]
-        found = original(self, domains)
-        try:
-            barrier.wait()  # each batch has loaded what it touches; now both write
-        except threading.BrokenBarrierError:
-            pass  # SQLite lets one writer in at a time: the other waits at its start instead
-        return found
-
-    monkeypatch.setattr(LeadRepository, "account_ids", both_have_read)
+    meet_after(monkeypatch, "account_ids")  # each batch has loaded what it touches; now both write
     failed = send_at_once(
         store,
         web=track("web-1", AT, "download", user_id="u-web", email="ann@acme.io"),
@@ -163,18 +170,7 @@ def test_two_batches_for_the_same_lead_at_once_lose_neither_ones_points(
     """Two writers (API processes, an import) score the same lead at the same moment: each
     must build on the other's result, never overwrite it with what it read before."""
     store.send(identify("ann-0", AT, user_id="u-ann", email="ann@acme.io", title="Engineer"))
-    barrier = threading.Barrier(2, timeout=2)
-    original = LeadRepository.known_message_ids
-
-    def both_about_to_read(self: LeadRepository, message_ids):  # type: ignore[no-untyped-def]
-        found = original(self, message_ids)
-        try:
-            barrier.wait()  # both batches have started; now both load the lead
-        except threading.BrokenBarrierError:
-            pass  # one writer waits for the other's lock before it gets here: that is fine too
-        return found
-
-    monkeypatch.setattr(LeadRepository, "known_message_ids", both_about_to_read)
+    meet_after(monkeypatch, "known_message_ids")  # both batches have started; now both load the lead
     failed = send_at_once(
         store,
         web=track("web-1", AT, "form_submit", user_id="u-ann", email="ann@acme.io"),

@@ -26,9 +26,6 @@ class Condition(Protocol):
     def __call__(self, context: Mapping[str, Any]) -> bool: ...
 
 
-TEAMS = ("marketing", "sales")
-# Fields every playbook has; a playbook may refine them (e.g. make `industry` an enum) and add its own.
-FIELD_TYPES = ("string", "number", "boolean", "enum", "date")
 MAX_STRING_LENGTH = 1000
 
 
@@ -102,6 +99,7 @@ class FieldSpec:
         raise InvalidField(f"{self.name}: unknown field type {kind!r}")  # pragma: no cover
 
 
+# Fields every playbook has; a playbook may refine them (e.g. make `industry` an enum) and add its own.
 STANDARD_FIELDS = (
     FieldSpec("name", label="Name", aliases=("full_name",)),
     FieldSpec("title", label="Job title", aliases=("job_title", "position")),
