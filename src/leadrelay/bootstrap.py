@@ -24,6 +24,10 @@ class App:
     def uow(self) -> UnitOfWork:
         return UnitOfWork(self.engine)
 
+    def read_uow(self) -> UnitOfWork:
+        """A unit of work that only reads (never waits for a writer on SQLite)."""
+        return UnitOfWork(self.engine, read_only=True)
+
 
 def active_playbook(settings: Settings) -> tuple[Playbook, Path | None]:
     """The playbook in force: LEADRELAY_PLAYBOOK, else ./playbook.yaml, else the built-in one."""

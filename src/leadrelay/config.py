@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from platformdirs import user_data_path
-from pydantic import field_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLAYBOOK_FILE = "playbook.yaml"
@@ -22,6 +22,11 @@ class Settings(BaseSettings):
     database_url: str = ""
     # The playbook file; when unset, ./playbook.yaml if there is one, else the built-in default.
     playbook: Path | None = None
+    # The server: where it listens, and how many tracking batches may wait to be stored
+    # before new ones are answered 429 (Retry-After).
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    max_pending_batches: int = Field(200, ge=1, le=100_000)
 
     @field_validator("database_url")
     @classmethod

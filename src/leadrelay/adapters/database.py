@@ -37,8 +37,10 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin_immediate(connection):  # type: ignore[no-untyped-def]
             # Take the write lock when a unit of work starts, so what it reads is still true when
-            # it writes: two processes never overwrite each other's changes to a lead.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # it writes: two processes never overwrite each other's changes to a lead. A unit of
+            # work that only reads takes no lock (WAL: it sees the last commit, never waits).
+            read_only = connection.get_execution_options().get("read_only")
+            connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import orjson
 import psycopg
@@ -43,11 +45,17 @@ def _lead_from_row(row: Row[Any]) -> Lead:
         engagement=Engagement(row.engagement_as_of, rules),
         owner=row.owner,
         merged_into=row.merged_into,
+        first_touch=row.first_touch,
+        last_touch=row.last_touch,
     )
 
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
+
+
+def _json_or_null(value: Any) -> str | None:
+    return None if value is None else _json(value)
 
 
 def _rules_json(lead: Lead) -> dict[str, list[Any]]:
@@ -74,6 +82,9 @@ def _lead_values(lead: Lead, now: datetime) -> dict[str, Any]:
         "engagement_rules": _rules_json(lead),
         "owner": lead.owner,
         "merged_into": lead.merged_into,
+        "source": lead.source,
+        "first_touch": lead.first_touch,
+        "last_touch": lead.last_touch,
     }
 
 
@@ -87,9 +98,25 @@ def _event_from_row(row: Row[Any]) -> Event:
         anonymous_id=row.anonymous_id,
         properties=row.properties or {},
         traits=row.traits or {},
+        touch=row.touch,
         points=row.points,
         stored=True,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class LeadFilter:
+    """What a list of leads can be narrowed by (None: any)."""
+
+    stage: str | None = None
+    owner: str | None = None
+    source: str | None = None
+    email: str | None = None
+    account_id: int | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
 
 
 class LeadRepository:
@@ -206,6 +233,52 @@ class LeadRepository:
         query = select(stage_changes).where(stage_changes.c.lead_id == lead_id).order_by(stage_changes.c.at, stage_changes.c.id)
         return [dict(row._mapping) for row in self.connection.execute(query)]
 
+    def page(self, filters: LeadFilter, *, before: int | None, limit: int) -> list[Lead]:
+        """Leads that match, newest first (by id), the ones before the id `before`."""
+        query = select(leads).where(leads.c.merged_into.is_(None))
+        exact = {"stage": leads.c.stage, "owner": leads.c.owner, "source": leads.c.source,
+                 "email": leads.c.email, "account_id": leads.c.account_id}
+        for name, column in exact.items():
+            value = getattr(filters, name)
+            if value is not None:
+                query = query.where(column == value)
+        for name, column, compare in (
+            ("created_after", leads.c.created_at, "__ge__"), ("created_before", leads.c.created_at, "__lt__"),
+            ("updated_after", leads.c.updated_at, "__ge__"), ("updated_before", leads.c.updated_at, "__lt__"),
+        ):
+            value = getattr(filters, name)
+            if value is not None:
+                query = query.where(getattr(column, compare)(value))
+        if before is not None:
+            query = query.where(leads.c.id < before)
+        return [_lead_from_row(row) for row in self.connection.execute(query.order_by(leads.c.id.desc()).limit(limit))]
+
+    def timeline(self, lead_id: int, *, before: tuple[datetime, int] | None, limit: int) -> list[tuple[int, Event]]:
+        """A lead's events, newest first, with their ids; those before (timestamp, id) `before`."""
+        query = select(events).where(events.c.lead_id == lead_id)
+        if before is not None:
+            at, event_id = before
+            query = query.where((events.c.timestamp < at) | ((events.c.timestamp == at) & (events.c.id < event_id)))
+        query = query.order_by(events.c.timestamp.desc(), events.c.id.desc()).limit(limit)
+        return [(row.id, _event_from_row(row)) for row in self.connection.execute(query)]
+
+    def accounts(self, *, domain: str | None = None, account_id: int | None = None, before: int | None = None,
+                 limit: int = 50) -> list[dict[str, Any]]:
+        """Accounts, newest first, each with how many leads it has."""
+        lead_count = (
+            select(func.count()).where(leads.c.account_id == accounts.c.id, leads.c.merged_into.is_(None))
+            .scalar_subquery().label("leads")
+        )
+        query = select(accounts, lead_count)
+        if domain is not None:
+            query = query.where(accounts.c.domain == domain)
+        if account_id is not None:
+            query = query.where(accounts.c.id == account_id)
+        if before is not None:
+            query = query.where(accounts.c.id < before)
+        rows = self.connection.execute(query.order_by(accounts.c.id.desc()).limit(limit))
+        return [dict(row._mapping) for row in rows]
+
     def stage_counts(self, column: str = "stage") -> dict[str, int]:
         query = select(leads.c[column], func.count()).where(leads.c.merged_into.is_(None)).group_by(leads.c[column])
         return {stage: count for stage, count in self.connection.execute(query)}
@@ -219,6 +292,39 @@ class LeadRepository:
             accounts.insert().returning(accounts.c.domain, accounts.c.id), rows
         )
         return {domain: account_id for domain, account_id in result}
+
+    def group_accounts(self, groups: dict[str, dict[str, Any]], now: datetime) -> dict[str, int]:
+        """The account of each group id (a `group` call), created when new; `groups` maps each
+        id to the traits sent with it (name, website or domain, industry, ...), which update it."""
+        found: dict[str, int] = {}
+        for chunk in _chunks(groups):
+            query = select(accounts.c.group_id, accounts.c.id, accounts.c.traits).where(self._among(accounts.c.group_id, chunk))
+            for group_id, account_id, traits in self.connection.execute(query):
+                found[group_id] = account_id
+                if groups[group_id]:
+                    self.connection.execute(
+                        update(accounts).where(accounts.c.id == account_id).values(
+                            traits={**(traits or {}), **groups[group_id]},
+                            name=_group_name(groups[group_id]) or accounts.c.name,
+                        )
+                    )
+        missing = {group_id: traits for group_id, traits in groups.items() if group_id not in found}
+        by_domain = self.account_ids({d for traits in missing.values() if (d := _group_domain(traits))})
+        for group_id, traits in missing.items():
+            domain = _group_domain(traits)
+            if domain in by_domain:  # the account its people's email domain made: name its group
+                found[group_id] = account_id = by_domain.pop(domain)  # type: ignore[arg-type]
+                self.connection.execute(
+                    update(accounts).where(accounts.c.id == account_id).values(group_id=group_id, traits=traits,
+                                                                                 name=_group_name(traits) or domain)
+                )
+                continue
+            found[group_id] = self.connection.execute(
+                accounts.insert().returning(accounts.c.id),
+                {"group_id": group_id, "domain": domain, "name": _group_name(traits) or domain or group_id,
+                 "traits": traits, "is_target": False, "created_at": now},
+            ).scalar_one()
+        return found
 
     def add(self, new: Sequence[Lead], now: datetime) -> None:
         """Insert new leads and give each its id."""
@@ -238,13 +344,14 @@ class LeadRepository:
         self._executemany(
             "UPDATE leads SET stage=?, highest_stage=?, stage_entered_at=?, updated_at=?, fields=?,"
             " fit=?, fit_breakdown=?, engagement=?, engagement_as_of=?, engagement_rules=?, owner=?,"
-            " merged_into=?, account_id=?, created_at=? WHERE id=?",
+            " merged_into=?, account_id=?, created_at=?, source=?, first_touch=?, last_touch=? WHERE id=?",
             [
                 (
                     lead.stage, lead.highest_stage, time(lead.stage_entered_at), updated, _json(lead.fields),
                     lead.fit, _json(lead.fit_breakdown), lead.engagement.total, time(lead.engagement.as_of),
                     _json(_rules_json(lead)), lead.owner, lead.merged_into, lead.account_id,
-                    time(lead.created_at), lead.id,
+                    time(lead.created_at), lead.source, _json_or_null(lead.first_touch),
+                    _json_or_null(lead.last_touch), lead.id,
                 )
                 for lead in changed
             ],
@@ -259,17 +366,19 @@ class LeadRepository:
 
     def add_events(self, batch: Sequence[Event], now: datetime) -> None:
         time, received = self._time, self._time(now)
-        columns = "message_id, lead_id, user_id, anonymous_id, type, name, timestamp, received_at, properties, traits, points"
+        columns = ("message_id, lead_id, user_id, anonymous_id, type, name, timestamp, received_at, properties, traits,"
+                   " points, touch")
         rows = [
             (
                 event.message_id, event.lead.id if event.lead is not None else None, event.user_id,
                 event.anonymous_id, event.type, event.name, time(event.timestamp), received,
                 _json(event.properties), _json(event.traits) if event.traits else None, event.points,
+                _json_or_null(event.touch),
             )
             for event in batch
         ]
         if self._sqlite or not rows:
-            self._executemany(f"INSERT INTO events ({columns}) VALUES ({', '.join('?' * 11)})", rows)
+            self._executemany(f"INSERT INTO events ({columns}) VALUES ({', '.join('?' * 12)})", rows)
             return
         # PostgreSQL: COPY, in the same transaction, is several times faster than INSERT
         statement = f"COPY events ({columns}) FROM STDIN"
@@ -303,3 +412,23 @@ class LeadRepository:
             [(c.lead.id, c.from_stage, c.to_stage, self._time(c.at), c.by, c.reason) for c in changes],
         )
 
+
+
+def _group_name(traits: dict[str, Any]) -> str | None:
+    name = traits.get("name")
+    return name.strip()[:255] or None if isinstance(name, str) else None
+
+
+def _group_domain(traits: dict[str, Any]) -> str | None:
+    """The company domain a group's traits give (`domain`, else the host of `website`)."""
+    for key in ("domain", "website"):
+        value = traits.get(key)
+        if isinstance(value, str) and value.strip():
+            text = value.strip().lower()
+            try:
+                host = urlsplit(text if "//" in text else "//" + text).hostname
+            except ValueError:
+                continue
+            if host:
+                return host.removeprefix("www.")[:255]
+    return None

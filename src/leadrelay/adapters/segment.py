@@ -10,17 +10,19 @@ import hashlib
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 from email_validator import EmailNotValidError, validate_email
 
 from leadrelay.domain.clock import UTC
 from leadrelay.domain.errors import InvalidField
-from leadrelay.domain.model import Event, normalize_email, snake_name
+from leadrelay.domain.model import GROUP_ID, Event, normalize_email, snake_name
 from leadrelay.domain.playbook import Playbook
 
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_ID_LENGTH = 255
+MAX_NAME_LENGTH = 100
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(days=1)
 TYPES = ("identify", "track", "page", "screen", "group", "alias")
@@ -64,6 +66,8 @@ def _text(message: dict[str, Any], key: str) -> str | None:
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise InvalidMessage(f"{key}: expected text, got {type(value).__name__}")
     value = str(value)
+    if "\x00" in value:
+        raise InvalidMessage(f"{key}: contains a NUL character")
     if len(value) > MAX_ID_LENGTH:
         raise InvalidMessage(f"{key}: longer than {MAX_ID_LENGTH} characters")
     return value
@@ -97,6 +101,48 @@ def map_traits(raw: dict[str, Any], playbook: Playbook, where: str = "traits") -
     return {key: value for key, value in fields.items() if value is not None}
 
 
+MAX_TOUCH_VALUE = 500
+_CAMPAIGN_KEYS = {"source": "source", "medium": "medium", "name": "campaign", "term": "term", "content": "content"}
+
+
+def _clean(value: Any) -> str | None:
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        return None
+    text = str(value).replace("\x00", "").strip()
+    return text[:MAX_TOUCH_VALUE] or None
+
+
+def _host(url: str | None) -> str | None:
+    try:
+        return (urlsplit(url).hostname or None) if url else None
+    except ValueError:
+        return None
+
+
+def touch_of(context: dict[str, Any], properties: dict[str, Any]) -> dict[str, str] | None:
+    """Where a visit came from: its campaign (`context.campaign`, else the utm_* parameters of
+    the page's address) and the site that referred it. None for a visit from neither (direct
+    traffic, or a move from one page of the site to another)."""
+    page = context.get("page") if isinstance(context.get("page"), dict) else {}
+    url = _clean(properties.get("url")) or _clean(page.get("url"))
+    referrer = _clean(properties.get("referrer")) or _clean(page.get("referrer"))
+    campaign = context.get("campaign")
+    if not isinstance(campaign, dict) or not campaign:
+        query = dict(parse_qsl(urlsplit(url).query)) if url else {}
+        campaign = {key[4:]: value for key, value in query.items() if key.startswith("utm_")}
+    touch = {name: value for key, name in _CAMPAIGN_KEYS.items() if (value := _clean(campaign.get(key)))}
+    referrer_host = _host(referrer)
+    if referrer_host and referrer_host != _host(url):
+        touch["referrer"] = referrer  # type: ignore[assignment]
+        touch.setdefault("source", referrer_host)
+        touch.setdefault("medium", "referral")
+    if not touch:
+        return None
+    if url:
+        touch["url"] = url
+    return touch
+
+
 def to_event(message: Any, playbook: Playbook, now: datetime) -> Event:
     if not isinstance(message, dict):
         raise InvalidMessage(f"expected a JSON object, got {type(message).__name__}")
@@ -112,13 +158,22 @@ def to_event(message: Any, playbook: Playbook, now: datetime) -> Event:
     if not user_id and not anonymous_id:
         raise InvalidMessage("a message needs a userId or an anonymousId")
     context = _mapping(message, "context")
-    traits = {**_mapping(context, "traits"), **_mapping(message, "traits")}
     properties = _mapping(message, "properties")
+    if kind == "group":  # the traits of a group describe the account, not the person
+        group_id = _text(message, "groupId")
+        if not group_id:
+            raise InvalidMessage("group needs a groupId")
+        properties = {GROUP_ID: group_id, "traits": _mapping(message, "traits")}
+        traits = _mapping(context, "traits")
+    else:
+        traits = {**_mapping(context, "traits"), **_mapping(message, "traits")}
     if kind == "track":
         name = _text(message, "event")
         if not name:
             raise InvalidMessage("track needs an event name (the `event` key)")
         name = snake_name(name)
+        if len(name) > MAX_NAME_LENGTH:
+            raise InvalidMessage(f"event: longer than {MAX_NAME_LENGTH} characters")
     else:
         name = _NAME_OF_TYPE[kind]
     raw_email = (traits.get("email") or properties.get("email")) if kind != "alias" else None
@@ -140,4 +195,30 @@ def to_event(message: Any, playbook: Playbook, now: datetime) -> Event:
         anonymous_id=anonymous_id,
         properties=properties,
         traits=map_traits(traits, playbook) if traits else {},
+        touch=touch_of(context, properties) if kind in ("page", "screen", "track", "identify") else None,
     )
+
+
+def batch_messages(body: Any, kind: str | None = None) -> list[Any]:
+    """The messages of one tracking request. For `/v1/batch` (kind None): the `batch` list,
+    with the batch's own `context` and `integrations` merged into each message (the message's
+    keys win); for `/v1/track`, `/v1/page`, ...: the body itself, of that type."""
+    if not isinstance(body, dict):
+        raise InvalidMessage(f"expected a JSON object, got {type(body).__name__}")
+    if kind is not None:
+        return [{**body, "type": kind}]
+    batch = body.get("batch")
+    if not isinstance(batch, list):
+        raise InvalidMessage("expected a `batch` list of messages")
+    shared = {key: body[key] for key in ("context", "integrations") if isinstance(body.get(key), dict)}
+    if not shared:
+        return batch
+    merged: list[Any] = []
+    for message in batch:
+        if isinstance(message, dict):
+            message = dict(message)
+            for key, values in shared.items():
+                own = message.get(key)
+                message[key] = {**values, **own} if isinstance(own, dict) else values
+        merged.append(message)
+    return merged

@@ -63,10 +63,12 @@ accounts = Table(
     "accounts",
     metadata,
     Column("id", Id, primary_key=True),
-    Column("domain", String(255), nullable=False, unique=True),
+    Column("domain", String(255), unique=True),  # none for a group known only by its id
     Column("name", String(255)),
     Column("is_target", Boolean, nullable=False, default=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("group_id", String(255), unique=True),  # the Segment `groupId` that names it, if any
+    Column("traits", JSON),  # what `group` calls said of it (industry, employees, plan, ...)
 )
 
 leads = Table(
@@ -89,6 +91,11 @@ leads = Table(
     Column("engagement_rules", JSON, nullable=False),
     Column("owner", String(320)),
     Column("merged_into", ForeignKey("leads.id")),
+    # where the lead came from: the `source` field, else the source of its first touch
+    Column("source", String(200), index=True),
+    # the first and the latest visit that came from a campaign or another site
+    Column("first_touch", JSON),
+    Column("last_touch", JSON),
     Index("ix_leads_stage", "stage", "merged_into"),  # covers the count of leads per stage
 )
 
@@ -118,6 +125,7 @@ events = Table(
     Column("properties", JSON, nullable=False),
     Column("traits", JSON),
     Column("points", Float, nullable=False),
+    Column("touch", JSON),  # campaign and referrer, when the event came from one
     # a lead's events in time order; partial, so SQLite never picks it for the waiting events
     Index("ix_events_lead_id_timestamp", "lead_id", "timestamp",
           sqlite_where=text("lead_id IS NOT NULL"), postgresql_where=text("lead_id IS NOT NULL")),
@@ -138,4 +146,27 @@ stage_changes = Table(
     Column("at", UtcDateTime, nullable=False),
     Column("by", String(200), nullable=False),
     Column("reason", Text),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("scope", String(16), nullable=False),  # "write" (tracking only) or "admin" (everything)
+    Column("prefix", String(16), nullable=False),  # the key's first characters, to recognise it
+    Column("key_hash", String(64), nullable=False, unique=True),  # SHA-256 of the key; the key is never stored
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("revoked_at", UtcDateTime),
+)
+
+rejected_messages = Table(
+    "rejected_messages",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("received_at", UtcDateTime, nullable=False, index=True),
+    Column("api_key_id", ForeignKey("api_keys.id")),
+    Column("message_id", String(255)),
+    Column("reason", Text, nullable=False),
+    Column("message", Text, nullable=False),  # the message as received (cut at a few KB)
 )

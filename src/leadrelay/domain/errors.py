@@ -25,9 +25,47 @@ class InvalidField(DomainError):
     code = "invalid_field"
 
 
-class LeadNotFound(DomainError):
+class MergeNotAllowed(DomainError):
+    code = "merge_not_allowed"
+
+
+class NotFound(DomainError):
+    code = "not_found"
+
+
+class LeadNotFound(NotFound):
     code = "lead_not_found"
 
 
-class MergeNotAllowed(DomainError):
-    code = "merge_not_allowed"
+class AccountNotFound(NotFound):
+    code = "account_not_found"
+
+
+class ApiKeyNotFound(NotFound):
+    code = "api_key_not_found"
+
+
+class Unauthenticated(DomainError):
+    """No credentials, or credentials that are not (or no longer) valid."""
+
+    code = "unauthorized"
+
+
+class PermissionDenied(DomainError):
+    """Valid credentials without the right to do this."""
+
+    code = "forbidden"
+
+
+class InvalidInput(DomainError):
+    """Input that cannot be read: the code says how (invalid_json, too_large, invalid_message, ...)."""
+
+    def __init__(self, message: str, code: str = "invalid_input") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Overloaded(DomainError):
+    """Too much work waiting: try again a little later."""
+
+    code = "overloaded"

@@ -77,9 +77,18 @@ class Event:
     anonymous_id: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
     traits: dict[str, Any] = field(default_factory=dict)  # fields, already checked against the playbook
+    touch: dict[str, str] | None = None  # source, medium, campaign, ... when it came from a campaign or another site
     lead: Lead | None = None
     points: float = 0.0
     stored: bool = False  # already in the store (tied to a lead later, by identity)
+
+    @property
+    def group_id(self) -> str | None:
+        """For a `group` event, the account (group) the lead belongs to."""
+        return self.properties.get(GROUP_ID) if self.type == "group" else None
+
+
+GROUP_ID = "groupId"  # where a `group` event keeps its group's id (its traits are under "traits")
 
 
 @dataclass(slots=True)
@@ -108,8 +117,25 @@ class Lead:
     owner: str | None = None
     merged_into: int | None = None
     updated_at: datetime | None = None
+    first_touch: dict[str, str] | None = None  # the earliest visit from a campaign or another site
+    last_touch: dict[str, str] | None = None  # the latest one
     history: list[StageChange] = field(default_factory=list)  # moves not yet stored
     dirty: bool = False
+
+    @property
+    def source(self) -> str | None:
+        """Where the lead came from: its `source` field, else the source of its first touch."""
+        return self.fields.get("source") or (self.first_touch or {}).get("source")
+
+    def record_touch(self, touch: dict[str, str], at: datetime) -> None:
+        """Keep the earliest and the latest touch; arrival order does not matter."""
+        stamped = {**touch, "at": at.isoformat(timespec="microseconds")}
+        if self.first_touch is None or stamped["at"] < self.first_touch["at"]:
+            self.first_touch = stamped
+            self.dirty = True
+        if self.last_touch is None or stamped["at"] >= self.last_touch["at"]:
+            self.last_touch = stamped
+            self.dirty = True
 
     def context(self) -> dict[str, Any]:
         """What lead conditions in the playbook can read as `lead`."""

@@ -49,6 +49,8 @@ def apply_event(lead: Lead, event: Event, playbook: Playbook) -> None:
     fields_changed = bool(event.traits) and update_fields(lead, event.traits, playbook, at)
     context = RuleContext(lead, playbook, at, event)
     event.points = award(lead.engagement, playbook.scoring, event, context)
+    if event.touch:
+        lead.record_touch(event.touch, at)
     lead.dirty = True
     apply_rules(lead, playbook, at, event, fields_changed=fields_changed,
                 scores_changed=bool(event.points) or fields_changed)
@@ -80,6 +82,9 @@ def merge(target: Lead, source: Lead, playbook: Playbook, at: datetime) -> None:
     if playbook.rank(source.highest_stage) > playbook.rank(target.highest_stage):
         target.highest_stage = source.highest_stage
     target.created_at = min(target.created_at, source.created_at)
+    for touch in (source.first_touch, source.last_touch):
+        if touch:
+            target.record_touch({k: v for k, v in touch.items() if k != "at"}, datetime.fromisoformat(touch["at"]))
     source.merged_into = target.id
     target.dirty = source.dirty = True
 

@@ -33,9 +33,12 @@ app = typer.Typer(
 playbook_app = typer.Typer(help="Check and read the playbook (the sales–marketing agreement).", no_args_is_help=True)
 import_app = typer.Typer(help="Import leads (CSV) and events (JSON Lines) through the scoring path.", no_args_is_help=True)
 lead_app = typer.Typer(help="Look at and act on one lead.", no_args_is_help=True)
+apikey_app = typer.Typer(help="API keys: 'write' keys send tracking calls, 'admin' keys use the whole API.",
+                         no_args_is_help=True)
 app.add_typer(playbook_app, name="playbook")
 app.add_typer(import_app, name="import")
 app.add_typer(lead_app, name="lead")
+app.add_typer(apikey_app, name="apikey")
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
@@ -308,11 +311,72 @@ def lead_merge(
     console.print(f"Merged {duplicate} into {lead.email} (fit {lead.fit:g}, stage {lead.stage}).")
 
 
+# --- server and API keys --------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (LEADRELAY_HOST; default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (LEADRELAY_PORT; default 8000).", min=1, max=65535)] = None,
+) -> None:
+    """Run the server: tracking API (/v1), REST API (/api/v1), API docs (/docs)."""
+    _serve(_app(), host, port)
+
+
+def _serve(application: App, host: str | None, port: int | None) -> None:
+    import uvicorn
+
+    from leadrelay.entrypoints.api import create_app
+
+    settings = application.settings
+    host, port = host or settings.host, port or settings.port
+    with application.read_uow() as uow:
+        keys = [key for key in uow.api_keys.all() if key.revoked_at is None]
+    console.print(f"LeadRelay on [bold]http://{host}:{port}[/bold] — API docs at http://{host}:{port}/docs")
+    if not keys:
+        console.print("No API key yet: create one with [bold]leadrelay apikey create --scope write --name website[/bold]")
+    uvicorn.run(create_app(application), host=host, port=port, log_level="info", access_log=False)
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key (e.g. website, crm-sync).")],
+    scope: Annotated[str, typer.Option(help="write: tracking calls only; admin: everything.")] = "write",
+) -> None:
+    """Create an API key. The key is printed once: it is not stored, only its hash."""
+    from leadrelay.services.api_keys import create_key
+
+    key, record = create_key(_app().uow(), name=name, scope=scope, now=utc_now())
+    console.print(f"Created {record.scope} key {record.id} ({record.name}). Keep it now, it is not shown again:")
+    print(key)
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """List API keys (their first characters, never the keys)."""
+    from leadrelay.services.api_keys import list_keys
+
+    table = Table("id", "name", "scope", "starts with", "created (UTC)", "revoked (UTC)", title="API keys")
+    for key in list_keys(_app().read_uow()):
+        table.add_row(str(key.id), key.name, key.scope, key.prefix + "…", f"{key.created_at:%Y-%m-%d %H:%M}",
+                      f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "")
+    console.print(table)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key: Annotated[str, typer.Argument(help="The key's id or its first characters (see `apikey list`).")]) -> None:
+    """Revoke an API key: it stops working at once."""
+    from leadrelay.services.api_keys import revoke_key
+
+    record = revoke_key(_app().uow(), key, utc_now())
+    console.print(f"Revoked key {record.id} ({record.name}).")
+
+
 @app.command()
 def demo(
     leads: Annotated[int, typer.Option(help="How many leads to generate.", min=1000, max=1_000_000)] = 5000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same data.")] = 7,
-    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server afterwards (once it exists).")] = True,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="Start the server afterwards.")] = True,
 ) -> None:
     """Generate a realistic funnel: accounts, contacts, months of events, reps and sales outcomes."""
     from leadrelay.services.demo import generate
@@ -328,7 +392,12 @@ def demo(
                   f"({summary.events / max(summary.seconds, 1e-9):,.0f} events/s).")
     console.print("Look at a lead: [bold]leadrelay lead show EMAIL[/bold] — e.g. " + ", ".join(summary.examples[:3]))
     if serve:
-        console.print("(The web server is not part of this version yet: nothing to start.)")
+        from leadrelay.services.api_keys import create_key
+
+        write_key, _ = create_key(application.uow(), name="demo website", scope="write", now=utc_now())
+        admin_key, _ = create_key(application.uow(), name="demo admin", scope="admin", now=utc_now())
+        console.print(f"Demo API keys — write (tracking): [bold]{write_key}[/bold]  admin (REST): [bold]{admin_key}[/bold]")
+        _serve(application, None, None)
 
 
 if __name__ == "__main__":  # pragma: no cover

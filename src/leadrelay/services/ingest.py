@@ -119,12 +119,14 @@ def _ingest_once(uow: UnitOfWork, playbook: Playbook, batch: list[Event], now: d
             apply_event(lead, event, playbook)
 
         # Write everything in bulk.
+        _link_groups(repo, [e for e in (*fresh, *attached) if e.group_id and e.lead is not None], now)
         if created:
-            domains = {d for lead in created if (d := company_domain(lead.email))}
+            domains = {d for lead in created if lead.account_id is None and (d := company_domain(lead.email))}
             account_ids = repo.account_ids(domains)
             account_ids.update(repo.add_accounts(domains - account_ids.keys(), now))
             for lead in created:
-                lead.account_id = account_ids.get(company_domain(lead.email) or "")
+                if lead.account_id is None:
+                    lead.account_id = account_ids.get(company_domain(lead.email) or "")
             repo.add(created, now)
         touched = list({id(lead): lead for lead in (*by_id.values(), *by_email.values())}.values())
         changed = [lead for lead in touched if lead.dirty and lead.id is not None]
@@ -143,6 +145,19 @@ def _ingest_once(uow: UnitOfWork, playbook: Playbook, batch: list[Event], now: d
     result.leads_updated = len(changed)
     result.anonymous = sum(1 for e in fresh if e.lead is None)
     return result
+
+
+def _link_groups(repo: LeadRepository, group_events: list[Event], now: datetime) -> None:
+    """A `group` call ties its lead to the group's account (the latest call wins)."""
+    if not group_events:
+        return
+    group_events.sort(key=lambda event: event.timestamp)
+    traits = {event.group_id: event.properties.get("traits") or {} for event in group_events}
+    account_ids = repo.group_accounts(traits, now)  # type: ignore[arg-type]
+    for event in group_events:
+        assert event.lead is not None and event.group_id is not None
+        event.lead.account_id = account_ids[event.group_id]
+        event.lead.dirty = True
 
 
 def _follow_merges(repo: LeadRepository, by_id: dict[int, Lead], by_email: dict[str, Lead]) -> None:

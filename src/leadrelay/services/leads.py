@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from leadrelay.domain.errors import LeadNotFound
+from leadrelay.adapters.segment import InvalidMessage, checked_email, map_traits
+from leadrelay.domain.errors import InvalidField, LeadNotFound
 from leadrelay.domain.lifecycle import move
-from leadrelay.domain.model import Lead, StageChange, normalize_email
+from leadrelay.adapters.repository import LeadFilter
+from leadrelay.domain.model import Event, Lead, StageChange, normalize_email
 from leadrelay.domain.playbook import Playbook
 from leadrelay.domain.processing import merge, rescore
 from leadrelay.domain.scoring import engagement_at, engagement_breakdown
 from leadrelay.services.unit_of_work import UnitOfWork
 
 
-def _find(uow: UnitOfWork, email: str) -> Lead:
-    lead = uow.leads.by_email(normalize_email(email))
+def _find(uow: UnitOfWork, reference: str | int) -> Lead:
+    """A lead by email or id; a lead merged away stands for the lead it was merged into."""
+    if isinstance(reference, int):
+        lead = uow.leads.get(reference)
+    else:
+        lead = uow.leads.by_email(normalize_email(reference))
     if lead is None:
-        raise LeadNotFound(f"no lead with email {email!r}")
+        raise LeadNotFound(f"no lead with {'id' if isinstance(reference, int) else 'email'} {reference!r}")
     while lead.merged_into is not None:
         lead = uow.leads.get(lead.merged_into)  # type: ignore[assignment]
         assert lead is not None
@@ -27,10 +34,12 @@ def _find(uow: UnitOfWork, email: str) -> Lead:
 
 
 def move_lead(
-    uow: UnitOfWork, playbook: Playbook, email: str, to_stage: str, *, by: str, reason: str | None, now: datetime
+    uow: UnitOfWork, playbook: Playbook, lead_ref: str | int, to_stage: str, *, by: str, reason: str | None,
+    now: datetime,
 ) -> StageChange:
+    """Move the lead with this email (or id) to `to_stage`, as the playbook allows."""
     with uow:
-        lead = _find(uow, email)
+        lead = _find(uow, lead_ref)
         change = move(lead, to_stage, playbook=playbook, at=now, by=by, reason=reason)
         uow.leads.save([lead], now)
         uow.leads.add_stage_changes([change])
@@ -57,15 +66,73 @@ class LeadView:
     history: list[dict[str, Any]]
 
 
-def view_lead(uow: UnitOfWork, playbook: Playbook, email: str, now: datetime) -> LeadView:
+def view_lead(uow: UnitOfWork, playbook: Playbook, lead_ref: str | int, now: datetime) -> LeadView:
+    """Everything about one lead (by email or id): scores as of `now`, with their breakdown."""
     with uow:
-        lead = _find(uow, email)
+        lead = _find(uow, lead_ref)
         return LeadView(
             lead=lead,
             engagement=engagement_at(lead.engagement, playbook.scoring, now),
             engagement_breakdown=engagement_breakdown(lead.engagement, playbook.scoring, now),
             history=uow.leads.history(lead.id),  # type: ignore[arg-type]
         )
+
+
+def lead_event(playbook: Playbook, email: str, fields: dict[str, Any], now: datetime) -> Event:
+    """Creating or updating a lead from the API is an identify event, through the one batch path
+    (so fit is scored and the rules act); unknown fields and bad values are refused, saying which."""
+    unknown = [name for name in fields if playbook.field_for(name) is None]
+    if unknown:
+        raise InvalidField(f"unknown field(s) {', '.join(map(repr, unknown))} (fields: {', '.join(sorted(playbook.fields))})")
+    try:
+        return Event(
+            message_id=f"api:{uuid.uuid4().hex}", type="identify", name="identify", timestamp=now,
+            email=checked_email(email), traits=map_traits(fields, playbook, where="fields"),
+        )
+    except InvalidMessage as error:
+        raise InvalidField(str(error)) from None
+
+
+@dataclass
+class ScoredLead:
+    lead: Lead
+    engagement: float  # as of now
+
+    @property
+    def total(self) -> float:
+        return self.lead.fit + self.engagement
+
+
+def find_leads(
+    uow: UnitOfWork, playbook: Playbook, filters: LeadFilter, *, before: int | None, limit: int, now: datetime,
+    score_min: float | None = None, score_max: float | None = None,
+) -> tuple[list[ScoredLead], int | None]:
+    """A page of leads, newest first, and the id to continue before (None: the last page).
+    The score range applies to the total score as of `now` (engagement fades), so it is checked
+    here, on each lead, reading on until the page is full."""
+    found: list[ScoredLead] = []
+    by_score = score_min is not None or score_max is not None
+    chunk_size = max(limit, 200) if by_score else limit
+    with uow:
+        while len(found) < limit:
+            chunk = uow.leads.page(filters, before=before, limit=chunk_size)
+            for lead in chunk:
+                before = lead.id
+                scored = ScoredLead(lead, engagement_at(lead.engagement, playbook.scoring, now))
+                if (score_min is None or scored.total >= score_min) and (score_max is None or scored.total <= score_max):
+                    found.append(scored)
+                    if len(found) == limit:
+                        break
+            if len(chunk) < chunk_size and (len(found) < limit or lead is chunk[-1]):
+                return found, None
+    return found, before
+
+
+def timeline(uow: UnitOfWork, lead_id: int, *, before: tuple[datetime, int] | None, limit: int) -> list[tuple[int, Event]]:
+    """A lead's events, newest first."""
+    with uow:
+        lead = _find(uow, lead_id)
+        return uow.leads.timeline(lead.id, before=before, limit=limit)  # type: ignore[arg-type]
 
 
 def rescore_all(

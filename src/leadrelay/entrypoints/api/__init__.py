@@ -1,0 +1,45 @@
+"""The HTTP server: the Segment-compatible tracking API (/v1/...), the REST API (/api/v1/...),
+and the API's documentation (/docs, /redoc, /openapi.json), all served without any CDN."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+
+from leadrelay import __version__
+from leadrelay.bootstrap import App
+from leadrelay.entrypoints.api import accounts, errors, leads, playbook, rejections, tracking
+from leadrelay.services.tracking import BatchWriter
+
+
+def create_app(leadrelay: App) -> FastAPI:
+    writer = BatchWriter(leadrelay.uow, leadrelay.playbook, max_pending=leadrelay.settings.max_pending_batches)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        writer.start()
+        try:
+            yield
+        finally:
+            writer.stop()
+
+    api = FastAPIOffline(
+        title="LeadRelay",
+        version=__version__,
+        description=(
+            "The marketing-to-sales hand-off. **Tracking** (`/v1/...`) takes Segment-format calls with a write key "
+            "(HTTP Basic user name, or `writeKey` in the body). The **REST API** (`/api/v1/...`) needs an admin key: "
+            "`Authorization: Bearer KEY`. Create keys with `leadrelay apikey create`. Every error is JSON: "
+            '`{"code": "...", "message": "..."}`.'
+        ),
+        lifespan=lifespan,
+    )
+    api.state.leadrelay = leadrelay
+    api.state.writer = writer
+    errors.install(api)
+    for module in (tracking, leads, accounts, playbook, rejections):
+        api.include_router(module.router)
+    return api
