@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine
 
 from leadrelay.domain.playbook import Playbook
 
+from .cli import Run, command_runner
 from .server import Server, running_server
 
 
@@ -17,3 +19,9 @@ def server(engine: Engine, playbook: Playbook) -> Iterator[Server]:
     """A LeadRelay server on a fresh database (each test runs on SQLite and on PostgreSQL)."""
     with running_server(engine, playbook) as running:
         yield running
+
+
+@pytest.fixture
+def leadrelay(tmp_path: Path) -> Run:
+    """Run `leadrelay ARGS...` in tmp_path against tmp_path/leadrelay.db."""
+    return command_runner(tmp_path)

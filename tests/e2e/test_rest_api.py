@@ -125,7 +125,7 @@ def test_a_lead_merged_into_another_answers_with_the_lead_it_was_merged_into(ser
 
 
 def test_a_leads_timeline_is_newest_first_a_page_at_a_time(server: Server) -> None:
-    now = utc_now()
+    now = (utc_now() - timedelta(days=1)).replace(hour=12)  # every event on one day (for the per-day cap)
     batch = [{"type": "identify", "userId": "u-ann", "messageId": "m0", "traits": {"email": "ann@acme.io"},
               "timestamp": (now - timedelta(hours=10)).isoformat()}]
     batch += [{"type": "track", "userId": "u-ann", "messageId": f"m{hour}", "event": "email_open",

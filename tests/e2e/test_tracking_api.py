@@ -7,7 +7,7 @@ from __future__ import annotations
 import gzip
 import threading
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx

@@ -8,6 +8,7 @@ import pytest
 
 from leadrelay.domain.errors import MergeNotAllowed
 from leadrelay.domain.lifecycle import move
+from leadrelay.domain.model import Event
 from leadrelay.domain.processing import apply_event, merge, new_lead, rescore, update_fields
 from leadrelay.domain.scoring import engagement_at, engagement_breakdown
 
@@ -299,3 +300,20 @@ def test_rescore_never_takes_back_a_stage_already_reached(playbook):
 
     assert (lead.fit, engagement_at(lead.engagement, stingy.scoring, days(10))) == (0, 0)
     assert (lead.stage, lead.highest_stage) == ("mql", "mql")
+
+
+def test_a_leads_first_and_last_touch_do_not_depend_on_the_order_events_arrive_in(playbook):
+    start = T0
+    visits = [
+        Event(f"m{day}", "page", "page_view", start + timedelta(days=day), user_id="u",
+              touch={"source": source, "medium": "cpc"})
+        for day, source in ((0, "google"), (3, "bing"), (1, "linkedin"))
+    ]
+    orders = []
+    for order in (visits, list(reversed(visits))):
+        lead = new_lead("ada@acme.example", playbook, start)
+        for visit in order:
+            apply_event(lead, visit, playbook)
+        orders.append((lead.first_touch["source"], lead.last_touch["source"], lead.source))
+
+    assert orders == [("google", "bing", "google")] * 2

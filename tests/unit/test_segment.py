@@ -6,7 +6,9 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from leadrelay.adapters.segment import InvalidMessage, checked_email, map_traits, parse_time, to_event
+from leadrelay.adapters.segment import (
+    InvalidMessage, batch_messages, checked_email, map_traits, parse_time, to_event, touch_of,
+)
 
 from .builders import UTC
 
@@ -168,3 +170,76 @@ def test_a_message_from_nobody_is_refused(playbook):
 )
 def test_a_message_of_the_wrong_shape_is_refused_saying_what_is_wrong(message, reason, playbook):
     assert reason in refusal(message, playbook)
+
+
+# --- touches: where a visit came from ----------------------------------------------------------------
+
+def test_a_campaign_in_the_context_is_the_touch_of_the_event(playbook):
+    message = track(context={"campaign": {"source": "google", "medium": "cpc", "name": "q4", "term": "crm"}})
+
+    assert to_event(message, playbook, NOW).touch == {"source": "google", "medium": "cpc", "campaign": "q4", "term": "crm"}
+
+
+def test_utm_parameters_of_the_page_address_are_the_campaign_when_the_context_has_none():
+    touch = touch_of({}, {"url": "https://seller.example/pricing?utm_source=linkedin&utm_medium=social&utm_campaign=launch"})
+
+    assert touch == {"source": "linkedin", "medium": "social", "campaign": "launch",
+                     "url": "https://seller.example/pricing?utm_source=linkedin&utm_medium=social&utm_campaign=launch"}
+
+
+def test_another_site_that_referred_the_visit_is_a_referral_touch():
+    touch = touch_of({"page": {"referrer": "https://news.example/story", "url": "https://seller.example/"}}, {})
+
+    assert touch == {"source": "news.example", "medium": "referral", "referrer": "https://news.example/story",
+                     "url": "https://seller.example/"}
+
+
+@pytest.mark.parametrize("properties", [
+    {"url": "https://seller.example/pricing", "referrer": "https://seller.example/"},  # inside the site
+    {"url": "https://seller.example/pricing"},  # direct
+    {"url": "not a url[", "referrer": 42},
+])
+def test_a_visit_from_inside_the_site_or_from_nowhere_is_no_touch(properties):
+    assert touch_of({}, properties) is None
+
+
+def test_a_group_message_keeps_its_traits_for_the_account_and_never_as_the_persons_fields(playbook):
+    got = to_event({"type": "group", "userId": "u-1", "groupId": "g-1", "traits": {"name": "Acme", "industry": "software"},
+                    "context": {"traits": {"email": "ada@acme.example", "title": "CTO"}}}, playbook, NOW)
+
+    assert got.group_id == "g-1" and got.properties["traits"] == {"name": "Acme", "industry": "software"}
+    assert got.traits == {"title": "CTO"} and got.email == "ada@acme.example"
+
+
+def test_a_group_message_without_a_group_id_is_refused(playbook):
+    assert "groupId" in refusal({"type": "group", "userId": "u-1"}, playbook)
+
+
+def test_ids_with_a_nul_character_and_overlong_event_names_are_refused(playbook):
+    assert "NUL" in refusal(track(anonymousId="a\x00b"), playbook)
+    assert "longer than 100" in refusal(track(event="x" * 101), playbook)
+
+
+# --- batches --------------------------------------------------------------------------------------------
+
+
+def test_the_batch_context_and_integrations_are_merged_into_each_message_the_messages_own_keys_winning():
+    body = {"batch": [{"type": "track", "context": {"ip": "10.0.0.9"}}, {"type": "page"}, "not an object"],
+            "context": {"ip": "10.0.0.1", "library": {"name": "analytics-python"}}, "integrations": {"All": True}}
+
+    first, second, third = batch_messages(body)
+
+    assert first["context"] == {"ip": "10.0.0.9", "library": {"name": "analytics-python"}}
+    assert second["context"] == {"ip": "10.0.0.1", "library": {"name": "analytics-python"}}
+    assert first["integrations"] == second["integrations"] == {"All": True}
+    assert third == "not an object"  # refused later, on its own
+
+
+def test_a_single_call_is_one_message_of_the_calls_type():
+    assert batch_messages({"type": "page", "userId": "u"}, "track") == [{"type": "track", "userId": "u"}]
+
+
+@pytest.mark.parametrize("body", [[], {"batch": {}}, {"messages": []}, "text"])
+def test_a_body_without_a_batch_list_is_refused(body):
+    with pytest.raises(InvalidMessage):
+        batch_messages(body)

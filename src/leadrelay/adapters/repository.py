@@ -309,21 +309,32 @@ class LeadRepository:
                         )
                     )
         missing = {group_id: traits for group_id, traits in groups.items() if group_id not in found}
-        by_domain = self.account_ids({d for traits in missing.values() if (d := _group_domain(traits))})
+        # The accounts with a domain these groups give: one without a group yet is adopted (its
+        # id here); one another group named already keeps it (None here), as a domain is unique.
+        unnamed: dict[str, int | None] = {}
+        for chunk in _chunks({d for traits in missing.values() if (d := _group_domain(traits))}):
+            query = select(accounts.c.domain, accounts.c.id, accounts.c.group_id).where(self._among(accounts.c.domain, chunk))
+            for domain, account_id, owner in self.connection.execute(query):
+                unnamed[domain] = account_id if owner is None else None
         for group_id, traits in missing.items():
             domain = _group_domain(traits)
-            if domain in by_domain:  # the account its people's email domain made: name its group
-                found[group_id] = account_id = by_domain.pop(domain)  # type: ignore[arg-type]
+            account_id = unnamed.get(domain) if domain is not None else None
+            if account_id is not None:  # the account its people's email domain made: name its group
+                found[group_id], unnamed[domain] = account_id, None  # type: ignore[index]
                 self.connection.execute(
                     update(accounts).where(accounts.c.id == account_id).values(group_id=group_id, traits=traits,
                                                                                  name=_group_name(traits) or domain)
                 )
                 continue
+            if domain in unnamed:  # another group has this domain: this one is known by its id alone
+                domain = None
             found[group_id] = self.connection.execute(
                 accounts.insert().returning(accounts.c.id),
                 {"group_id": group_id, "domain": domain, "name": _group_name(traits) or domain or group_id,
                  "traits": traits, "is_target": False, "created_at": now},
             ).scalar_one()
+            if domain is not None:
+                unnamed[domain] = None
         return found
 
     def add(self, new: Sequence[Lead], now: datetime) -> None:

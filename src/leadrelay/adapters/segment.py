@@ -51,7 +51,10 @@ def parse_time(raw: Any, now: datetime, where: str = "timestamp") -> datetime:
         moment = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise InvalidMessage(f"{where}: {raw!r} is not an ISO 8601 time like 2026-11-23T10:00:00Z") from None
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00: in UTC, past the last year a date can have
+        raise InvalidMessage(f"{where}: {raw} is out of range (years 1 to 9999 in UTC)") from None
     if moment < EARLIEST:
         raise InvalidMessage(f"{where}: {raw} is before {EARLIEST.year}")
     if moment > now + FUTURE_TOLERANCE:
@@ -82,6 +85,29 @@ def _mapping(message: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
+MAX_NUMBER = 1e15  # field numbers stay exact as floats and fit a 64-bit JSON integer
+_NUMBER_RANGE = f"out of range (numbers are at most {MAX_NUMBER:.0e} either way)"
+
+
+def _too_large(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > MAX_NUMBER
+
+
+def _storable(value: Any, label: str) -> Any:
+    """A field value as it can be stored: text without NUL characters or unpaired surrogates
+    (which no database text and no UTF-8 can hold), numbers within ±MAX_NUMBER."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise InvalidMessage(f"{label}: contains a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidMessage(f"{label}: is not valid Unicode text (an unpaired surrogate)") from None
+    elif _too_large(value):
+        raise InvalidMessage(f"{label}: {_NUMBER_RANGE}")
+    return value
+
+
 def map_traits(raw: dict[str, Any], playbook: Playbook, where: str = "traits") -> dict[str, Any]:
     """Traits (or CSV columns) that name a playbook field, as that field's type."""
     fields: dict[str, Any] = {}
@@ -89,11 +115,14 @@ def map_traits(raw: dict[str, Any], playbook: Playbook, where: str = "traits") -
         spec = playbook.field_for(key)
         if spec is None:
             continue
+        label = f"{where}.{key}" if where else key
+        if spec.type == "number" and _too_large(value):  # before coercing: float() cannot take it
+            raise InvalidMessage(f"{label}: {_NUMBER_RANGE}")
         try:
-            fields[spec.name] = spec.coerce(value)
+            fields[spec.name] = _storable(spec.coerce(value), label)
         except InvalidField as error:
             reason = str(error).split(": ", 1)[-1]
-            raise InvalidMessage(f"{where}.{key}: {reason}" if where else f"{key}: {reason}") from None
+            raise InvalidMessage(f"{label}: {reason}") from None
     if "name" not in fields:
         first, last = raw.get("firstName") or raw.get("first_name"), raw.get("lastName") or raw.get("last_name")
         if isinstance(first, str) or isinstance(last, str):
@@ -103,6 +132,7 @@ def map_traits(raw: dict[str, Any], playbook: Playbook, where: str = "traits") -
 
 MAX_TOUCH_VALUE = 500
 _CAMPAIGN_KEYS = {"source": "source", "medium": "medium", "name": "campaign", "term": "term", "content": "content"}
+_UTM = {f"utm_{'campaign' if key == 'name' else key}": key for key in _CAMPAIGN_KEYS}  # utm_campaign -> name
 
 
 def _clean(value: Any) -> str | None:
@@ -119,6 +149,15 @@ def _host(url: str | None) -> str | None:
         return None
 
 
+def _query(url: str | None) -> dict[str, str]:
+    """The parameters of an address; like its host, none when it cannot be parsed (say, a
+    bracketed host that is no IPv6 address): a visit is not refused for its address."""
+    try:
+        return dict(parse_qsl(urlsplit(url).query)) if url else {}
+    except ValueError:
+        return {}
+
+
 def touch_of(context: dict[str, Any], properties: dict[str, Any]) -> dict[str, str] | None:
     """Where a visit came from: its campaign (`context.campaign`, else the utm_* parameters of
     the page's address) and the site that referred it. None for a visit from neither (direct
@@ -128,8 +167,8 @@ def touch_of(context: dict[str, Any], properties: dict[str, Any]) -> dict[str, s
     referrer = _clean(properties.get("referrer")) or _clean(page.get("referrer"))
     campaign = context.get("campaign")
     if not isinstance(campaign, dict) or not campaign:
-        query = dict(parse_qsl(urlsplit(url).query)) if url else {}
-        campaign = {key[4:]: value for key, value in query.items() if key.startswith("utm_")}
+        query = _query(url)
+        campaign = {_UTM.get(key, key): value for key, value in query.items() if key.startswith("utm_")}
     touch = {name: value for key, name in _CAMPAIGN_KEYS.items() if (value := _clean(campaign.get(key)))}
     referrer_host = _host(referrer)
     if referrer_host and referrer_host != _host(url):
@@ -163,7 +202,11 @@ def to_event(message: Any, playbook: Playbook, now: datetime) -> Event:
         group_id = _text(message, "groupId")
         if not group_id:
             raise InvalidMessage("group needs a groupId")
-        properties = {GROUP_ID: group_id, "traits": _mapping(message, "traits")}
+        group_traits = _mapping(message, "traits")
+        for key in ("name", "domain", "website"):  # they name the account and give its domain
+            if isinstance(value := group_traits.get(key), str) and "\x00" in value:
+                raise InvalidMessage(f"traits.{key}: contains a NUL character")
+        properties = {GROUP_ID: group_id, "traits": group_traits}
         traits = _mapping(context, "traits")
     else:
         traits = {**_mapping(context, "traits"), **_mapping(message, "traits")}
