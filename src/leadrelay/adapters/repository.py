@@ -242,13 +242,14 @@ class LeadRepository:
             value = getattr(filters, name)
             if value is not None:
                 query = query.where(column == value)
-        for name, column, compare in (
-            ("created_after", leads.c.created_at, "__ge__"), ("created_before", leads.c.created_at, "__lt__"),
-            ("updated_after", leads.c.updated_at, "__ge__"), ("updated_before", leads.c.updated_at, "__lt__"),
-        ):
-            value = getattr(filters, name)
-            if value is not None:
-                query = query.where(getattr(column, compare)(value))
+        if filters.created_after is not None:
+            query = query.where(leads.c.created_at >= filters.created_after)
+        if filters.created_before is not None:
+            query = query.where(leads.c.created_at < filters.created_before)
+        if filters.updated_after is not None:
+            query = query.where(leads.c.updated_at >= filters.updated_after)
+        if filters.updated_before is not None:
+            query = query.where(leads.c.updated_at < filters.updated_before)
         if before is not None:
             query = query.where(leads.c.id < before)
         return [_lead_from_row(row) for row in self.connection.execute(query.order_by(leads.c.id.desc()).limit(limit))]

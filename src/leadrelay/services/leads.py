@@ -111,10 +111,9 @@ def find_leads(
     The score range applies to the total score as of `now` (engagement fades), so it is checked
     here, on each lead, reading on until the page is full."""
     found: list[ScoredLead] = []
-    by_score = score_min is not None or score_max is not None
-    chunk_size = max(limit, 200) if by_score else limit
+    chunk_size = limit if score_min is None and score_max is None else max(limit, 200)
     with uow:
-        while len(found) < limit:
+        while True:
             chunk = uow.leads.page(filters, before=before, limit=chunk_size)
             for lead in chunk:
                 before = lead.id
@@ -122,10 +121,9 @@ def find_leads(
                 if (score_min is None or scored.total >= score_min) and (score_max is None or scored.total <= score_max):
                     found.append(scored)
                     if len(found) == limit:
-                        break
-            if len(chunk) < chunk_size and (len(found) < limit or lead is chunk[-1]):
+                        return found, before
+            if len(chunk) < chunk_size:
                 return found, None
-    return found, before
 
 
 def timeline(uow: UnitOfWork, lead_id: int, *, before: tuple[datetime, int] | None, limit: int) -> list[tuple[int, Event]]:

@@ -40,19 +40,21 @@ class Sorted:
     rejected: list[tuple[int, Rejection]] = field(default_factory=list)
 
 
-def sort_messages(messages: list[Any], playbook: Playbook, now: datetime) -> Sorted:
-    """Each message becomes an event, or a rejection that says why; one never spoils another."""
+def sort_messages(messages: list[Any], playbook: Playbook, now: datetime, *, body_size: int | None = None) -> Sorted:
+    """Each message becomes an event, or a rejection that says why; one never spoils another.
+    (`body_size`: the size of the request they came in; when it is under the message limit,
+    no message can be over it, and their sizes need not be measured.)"""
+    measure = body_size is None or body_size > MAX_MESSAGE_BYTES
     result = Sorted()
     for index, message in enumerate(messages):
-        text = orjson.dumps(message)
-        message_id = message.get("messageId") if isinstance(message, dict) else None
-        message_id = message_id if isinstance(message_id, str) else None
         try:
-            if len(text) > MAX_MESSAGE_BYTES:
-                raise InvalidMessage(f"message larger than {MAX_MESSAGE_BYTES // 1024} KB ({len(text):,} bytes)")
+            if measure and (size := len(orjson.dumps(message))) > MAX_MESSAGE_BYTES:
+                raise InvalidMessage(f"message larger than {MAX_MESSAGE_BYTES // 1024} KB ({size:,} bytes)")
             result.events.append(to_event(message, playbook, now))
         except InvalidMessage as error:
-            result.rejected.append((index, Rejection(str(error), text.decode(), message_id and message_id[:255])))
+            message_id = message.get("messageId") if isinstance(message, dict) else None
+            result.rejected.append((index, Rejection(
+                str(error), orjson.dumps(message).decode(), message_id[:255] if isinstance(message_id, str) else None)))
     return result
 
 

@@ -109,6 +109,22 @@ def get_lead(lead_id: LeadId, app: AppDep) -> schemas.LeadDetail:
     return _detail(lead_service.view_lead(app.read_uow(), app.playbook, lead_id, utc_now()))
 
 
+def _event_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+    """The (timestamp, event id) a `next_cursor` of the timeline names: a time with its zone,
+    within the years the API takes, and an id that fits the store."""
+    if (parts := schemas.decode_cursor(cursor, 2)) is None:
+        return None
+    try:
+        at = datetime.fromisoformat(parts[0])
+    except ValueError:
+        at = None
+    if (at is None or at.tzinfo is None or not schemas.EARLIEST <= at <= schemas.LATEST
+            or not parts[1].isdigit() or int(parts[1]) > schemas.MAX_ID):
+        raise InvalidInput("cursor: not a cursor this API gave (take `next_cursor` from the last page)",
+                           "invalid_cursor")
+    return at, int(parts[1])
+
+
 @router.get("/{lead_id}/events", response_model=schemas.EventPage)
 def lead_events(
     lead_id: LeadId,
@@ -117,13 +133,7 @@ def lead_events(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> schemas.EventPage:
     """The lead's timeline: what it did, newest first, with the points each event earned."""
-    before = None
-    if (parts := schemas.decode_cursor(cursor, 2)) is not None:
-        try:
-            before = (datetime.fromisoformat(parts[0]), int(parts[1]))
-        except ValueError:
-            raise InvalidInput("cursor: not a cursor this API gave", "invalid_cursor") from None
-    rows = lead_service.timeline(app.read_uow(), lead_id, before=before, limit=limit)
+    rows = lead_service.timeline(app.read_uow(), lead_id, before=_event_cursor(cursor), limit=limit)
     items = [
         schemas.EventOut(id=event_id, message_id=e.message_id, type=e.type, name=e.name, timestamp=e.timestamp,
                          points=e.points, properties=e.properties, traits=e.traits, touch=e.touch)

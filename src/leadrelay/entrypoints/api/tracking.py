@@ -25,8 +25,18 @@ router = APIRouter(prefix="/v1", tags=["tracking"])
 
 MAX_REQUEST_BYTES = 500 * 1024
 KINDS = ("identify", "track", "page", "screen", "group", "alias")
+_ID = {"type": "string", "maxLength": 255}
 _MESSAGE = {"type": "object", "additionalProperties": True,
-            "description": "A Segment message (userId or anonymousId, timestamp, messageId, traits, properties, context, ...)."}
+            "description": "A Segment message (userId or anonymousId, timestamp, messageId, traits, properties, context, ...).",
+            "properties": {
+                "type": {"type": "string", "enum": list(KINDS), "description": "In a batch; a single call has its own."},
+                "userId": _ID, "anonymousId": _ID, "messageId": _ID,
+                "previousId": {**_ID, "description": "alias: the id the user had before."},
+                "groupId": {**_ID, "description": "group: the account (company) the user belongs to."},
+                "event": {"type": "string", "maxLength": 100, "description": "track: what happened."},
+                "timestamp": {"type": "string", "format": "date-time", "description": "When it happened (now if absent)."},
+                "traits": {"type": "object"}, "properties": {"type": "object"}, "context": {"type": "object"},
+            }}
 _BODIES = {
     None: {"type": "object", "required": ["batch"], "properties": {
         "batch": {"type": "array", "items": _MESSAGE},
@@ -46,8 +56,9 @@ _ANSWER = {"200": {"description": "Stored (refused messages, if any, are listed 
     "429": {"description": "Too much waiting to be stored: retry after `Retry-After` seconds"}}
 
 
-async def read_body(request: Request) -> Any:
-    """The JSON body, gunzipped if sent with `Content-Encoding: gzip`, at most 500 KB either way."""
+async def read_body(request: Request) -> tuple[Any, int]:
+    """The JSON body and its size, gunzipped if sent with `Content-Encoding: gzip`, at most 500 KB
+    either way."""
     limit = MAX_REQUEST_BYTES
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
@@ -71,13 +82,13 @@ async def read_body(request: Request) -> Any:
     elif encoding not in ("", "identity"):
         raise InvalidInput(f"Content-Encoding {encoding!r} is not supported (use gzip or none)", "unsupported_encoding")
     try:
-        return orjson.loads(raw)
+        return orjson.loads(raw), len(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidInput(f"the body is not valid JSON: {error}", "invalid_json") from None
 
 
 async def _receive(request: Request, kind: str | None) -> dict[str, Any]:
-    body = await read_body(request)
+    body, size = await read_body(request)
     app, writer = request.app.state.leadrelay, request.app.state.writer
     key = key_from_header(request.headers.get("authorization"))
     if key is None and isinstance(body, dict) and isinstance(body.get("writeKey"), str):
@@ -87,7 +98,7 @@ async def _receive(request: Request, kind: str | None) -> dict[str, Any]:
         messages = batch_messages(body, kind)
     except InvalidMessage as error:
         raise InvalidInput(str(error), "invalid_batch") from None
-    result = sort_messages(messages, app.playbook, utc_now())
+    result = sort_messages(messages, app.playbook, utc_now(), body_size=size)
     for index, rejection in result.rejected:
         log.warning("refused message %d (messageId %s) from key %r: %s", index, rejection.message_id,
                     api_key.name, rejection.reason)
