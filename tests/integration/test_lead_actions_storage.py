@@ -153,7 +153,7 @@ def _changed_playbook():  # type: ignore[no-untyped-def]
         ('version: "1"', 'version: "2"'),
         ('when: lead.industry in ["software", "fintech", "healthcare"]\n        points: 25',
          'when: lead.industry in ["software", "fintech", "healthcare"]\n        points: 30'),
-        ("event: form_submit\n        points: 15", "event: form_submit\n        points: 30"),
+        ("event: [form_submit, form_submitted]\n        points: 15", "event: [form_submit, form_submitted]\n        points: 30"),
         ("rule: fit >= 40 && engagement >= 40", "rule: fit >= 40 && engagement >= 35"),
     ]
     for old, new in changes:

@@ -204,3 +204,20 @@ def test_the_same_csv_row_imported_twice_gets_the_same_id(playbook):
     [again] = read_leads(csv_file(text), playbook, NOW)
 
     assert first.event.message_id == again.event.message_id
+
+
+def test_csv_values_no_database_can_keep_are_refused_naming_the_column(playbook):
+    text = (
+        "email,company,company_size\n"
+        "ada@acme.example,Acme,1e300\n"
+        "bo@beta.example,Be\x00ta,3\n"
+        "cy@gamma.example,Gamma,-2e16\n"
+        "di@delta.example,Delta,999999999999999\n"
+    )
+
+    results = outcome(read_leads(csv_file(text), playbook, NOW))
+
+    assert results[0] == (2, "company_size: out of range (numbers are at most 1e+15 either way)")
+    assert results[1] == (3, "company: contains a NUL character")
+    assert results[2][0] == 4 and "out of range" in results[2][1]
+    assert results[3] == (5, "di@delta.example")

@@ -194,7 +194,14 @@ class _Reader:
 
     # YAML, with the position of every key and value
     def read(self) -> domain.Playbook | None:
-        loader = yaml.SafeLoader(self.text)
+        try:
+            loader = yaml.SafeLoader(self.text)  # refuses characters YAML does not allow, at once
+        except yaml.reader.ReaderError as error:
+            before = self.text[:error.position]
+            line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
+            self.problems.append(Problem(self.filename, line, column, f"not valid YAML: character "
+                                         f"U+{error.character:04X} is not allowed (only printable characters)"))
+            return None
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None

@@ -85,29 +85,6 @@ def _mapping(message: dict[str, Any], key: str) -> dict[str, Any]:
     return value
 
 
-MAX_NUMBER = 1e15  # field numbers stay exact as floats and fit a 64-bit JSON integer
-_NUMBER_RANGE = f"out of range (numbers are at most {MAX_NUMBER:.0e} either way)"
-
-
-def _too_large(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) > MAX_NUMBER
-
-
-def _storable(value: Any, label: str) -> Any:
-    """A field value as it can be stored: text without NUL characters or unpaired surrogates
-    (which no database text and no UTF-8 can hold), numbers within ±MAX_NUMBER."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            raise InvalidMessage(f"{label}: contains a NUL character")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InvalidMessage(f"{label}: is not valid Unicode text (an unpaired surrogate)") from None
-    elif _too_large(value):
-        raise InvalidMessage(f"{label}: {_NUMBER_RANGE}")
-    return value
-
-
 def map_traits(raw: dict[str, Any], playbook: Playbook, where: str = "traits") -> dict[str, Any]:
     """Traits (or CSV columns) that name a playbook field, as that field's type."""
     fields: dict[str, Any] = {}
@@ -115,14 +92,11 @@ def map_traits(raw: dict[str, Any], playbook: Playbook, where: str = "traits") -
         spec = playbook.field_for(key)
         if spec is None:
             continue
-        label = f"{where}.{key}" if where else key
-        if spec.type == "number" and _too_large(value):  # before coercing: float() cannot take it
-            raise InvalidMessage(f"{label}: {_NUMBER_RANGE}")
         try:
-            fields[spec.name] = _storable(spec.coerce(value), label)
+            fields[spec.name] = spec.coerce(value)
         except InvalidField as error:
             reason = str(error).split(": ", 1)[-1]
-            raise InvalidMessage(f"{label}: {reason}") from None
+            raise InvalidMessage(f"{where}.{key}: {reason}" if where else f"{key}: {reason}") from None
     if "name" not in fields:
         first, last = raw.get("firstName") or raw.get("first_name"), raw.get("lastName") or raw.get("last_name")
         if isinstance(first, str) or isinstance(last, str):
@@ -198,6 +172,9 @@ def to_event(message: Any, playbook: Playbook, now: datetime) -> Event:
         raise InvalidMessage("a message needs a userId or an anonymousId")
     context = _mapping(message, "context")
     properties = _mapping(message, "properties")
+    if kind in ("page", "screen"):  # their name and category, top-level in the spec, are properties too
+        extra = {key: message[key] for key in ("name", "category") if isinstance(message.get(key), str)}
+        properties = {**extra, **properties} if extra else properties
     if kind == "group":  # the traits of a group describe the account, not the person
         group_id = _text(message, "groupId")
         if not group_id:

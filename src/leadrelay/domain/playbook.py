@@ -27,6 +27,7 @@ class Condition(Protocol):
 
 
 MAX_STRING_LENGTH = 1000
+MAX_NUMBER = 1e15  # beyond this, a field value is a mistake (and no store keeps every digit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,16 +62,27 @@ class FieldSpec:
             text = str(value).strip()
             if len(text) > MAX_STRING_LENGTH:
                 raise InvalidField(f"{self.name}: longer than {MAX_STRING_LENGTH} characters")
+            if "\x00" in text:
+                raise InvalidField(f"{self.name}: contains a NUL character")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InvalidField(f"{self.name}: is not valid Unicode text (an unpaired surrogate)") from None
             return text
         if kind == "number":
             if isinstance(value, bool):
                 raise InvalidField(f"{self.name}: expected a number, got {value!r}")
+            out_of_range = f"{self.name}: out of range (numbers are at most {MAX_NUMBER:.0e} either way)"
             try:
                 number = float(value)
             except (TypeError, ValueError):
-                raise InvalidField(f"{self.name}: expected a number, got {value!r}") from None
+                raise InvalidField(f"{self.name}: expected a number, got {str(value)[:40]!r}") from None
+            except OverflowError:
+                raise InvalidField(out_of_range) from None
             if not math.isfinite(number):
                 raise InvalidField(f"{self.name}: expected a finite number, got {value!r}")
+            if abs(number) > MAX_NUMBER:
+                raise InvalidField(out_of_range)
             return int(number) if number.is_integer() else number
         if kind == "boolean":
             if isinstance(value, bool):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from fastapi import APIRouter, Depends
 
 from leadrelay.adapters.playbook_file import PlaybookError, parse_playbook
@@ -11,21 +9,6 @@ from leadrelay.entrypoints.api import schemas
 from leadrelay.entrypoints.api.deps import AppDep, admin_key
 
 router = APIRouter(prefix="/api/v1/playbook", tags=["playbook"], dependencies=[Depends(admin_key)])
-
-# What YAML allows in a document: printable characters, tab, line feed and carriage return.
-_NOT_IN_YAML = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
-def _unprintable(text: str) -> schemas.PlaybookProblem | None:
-    """Where the text has a character YAML refuses (the YAML reader fails on it before parsing)."""
-    found = _NOT_IN_YAML.search(text)
-    if found is None:
-        return None
-    at = found.start()
-    line, column = text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
-    return schemas.PlaybookProblem(line=line, column=column, message=(
-        f"not valid YAML: character U+{ord(found.group()):04X} is not allowed (only printable characters)"))
-
 
 @router.get("", response_model=schemas.PlaybookOut)
 def current_playbook(app: AppDep) -> schemas.PlaybookOut:
@@ -44,8 +27,6 @@ def current_playbook(app: AppDep) -> schemas.PlaybookOut:
 @router.post("/validate", response_model=schemas.PlaybookCheck)
 def validate_playbook(body: schemas.PlaybookIn) -> schemas.PlaybookCheck:
     """Check a candidate playbook: every problem with its line and column (nothing is changed)."""
-    if (problem := _unprintable(body.yaml)) is not None:
-        return schemas.PlaybookCheck(valid=False, problems=[problem])
     try:
         candidate = parse_playbook(body.yaml, "playbook.yaml")
     except PlaybookError as error:

@@ -36,7 +36,8 @@ _MESSAGE = {"type": "object", "additionalProperties": True,
                 "event": {"type": "string", "maxLength": 100, "description": "track: what happened."},
                 "timestamp": {"type": "string", "format": "date-time", "description": "When it happened (now if absent)."},
                 "traits": {"type": "object"}, "properties": {"type": "object"}, "context": {"type": "object"},
-            }}
+            },
+            "anyOf": [{"required": ["userId"]}, {"required": ["anonymousId"]}]}
 _BODIES = {
     None: {"type": "object", "required": ["batch"], "properties": {
         "batch": {"type": "array", "items": _MESSAGE},
