@@ -344,3 +344,13 @@ def test_when_too_many_batches_wait_the_api_answers_429_with_retry_after_and_los
                 assert int(answer.headers["retry-after"]) >= 1
         assert {future.result().status_code for future in answered_while_blocked} == {429}
         assert len(events(server, lead(server)["id"])) == statuses.count(200)  # every accepted batch stored
+
+
+def test_a_message_refused_for_a_nul_character_is_kept_with_its_reason(server: Server) -> None:
+    with server.tracker() as tracker:
+        answer = tracker.post("/v1/batch", json={"batch": [{"type": "track", "messageId": "m\x001", "userId": "u\x00",
+                                                            "event": "x"}]})
+
+    assert answer.status_code == 200 and answer.json()["accepted"] == 0
+    [kept] = rejections(server)
+    assert kept["message_id"] == "m\ufffd1" and "NUL" in kept["reason"]

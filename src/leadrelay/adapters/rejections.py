@@ -30,8 +30,8 @@ class RejectionRepository:
 
     def add(self, rejections: Iterable[Rejection], *, api_key_id: int | None, now: datetime) -> None:
         rows = [
-            {"received_at": now, "api_key_id": api_key_id, "message_id": r.message_id, "reason": r.reason,
-             "message": r.message[:MAX_KEPT_MESSAGE].replace("\x00", "")}
+            {"received_at": now, "api_key_id": api_key_id, "message_id": _text(r.message_id), "reason": _text(r.reason),
+             "message": _text(r.message[:MAX_KEPT_MESSAGE])}
             for r in rejections
         ]
         if rows:
@@ -42,6 +42,11 @@ class RejectionRepository:
         if before is not None:
             query = query.where(rejected_messages.c.id < before)
         return [_rejection(row) for row in self.connection.execute(query)]
+
+
+def _text(value: str | None) -> str | None:
+    """As a database can keep it: a refused message may hold what made it refused (a NUL)."""
+    return None if value is None else value.replace("\x00", "\ufffd")
 
 
 def _rejection(row: Any) -> Rejection:
