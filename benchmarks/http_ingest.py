@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import base64
 import os
+import shutil
 import signal
 import socket
 import statistics
@@ -277,6 +278,8 @@ def run_client(processes: Processes, url: str, bodies: Path, clients: int, timeo
     client = processes.start(command, env=env, stdout=subprocess.PIPE)
     try:
         output, _ = client.communicate(timeout=timeout + 120.0)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"the client did not finish within {timeout + 120.0:.0f} s") from None
     finally:
         processes.stop(client)
     after = cpu_seconds(server.pid)
@@ -328,7 +331,7 @@ def fresh_database(kind: str, directory: Path, name: str) -> Iterator[str]:
         drop()
 
 
-def create_keys(url: str) -> str:
+def create_write_key(url: str) -> str:
     """Build the schema and make a write key (as `leadrelay apikey create` does)."""
     from leadrelay.bootstrap import bootstrap
     from leadrelay.config import Settings
@@ -358,12 +361,34 @@ def stored_counts(url: str) -> tuple[int, int]:
     return events, leads
 
 
+def autovacuum(url: str) -> str:
+    """PostgreSQL's autovacuum setting: when off, tables are never analyzed during the run."""
+    from sqlalchemy import text
+
+    from leadrelay.adapters.database import make_engine
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            return str(connection.execute(text("SHOW autovacuum")).scalar_one())
+    finally:
+        engine.dispose()
+
+
 def server_command(port: int) -> list[str]:
     script = Path(sys.executable).with_name("leadrelay")
     if script.exists():
         return [str(script), "serve", "--host", HOST, "--port", str(port)]
     return [sys.executable, "-c", "from leadrelay.entrypoints.cli import main; main()",
             "serve", "--host", HOST, "--port", str(port)]
+
+
+def py_spy() -> str:
+    beside = Path(sys.executable).with_name("py-spy")
+    found = str(beside) if beside.exists() else shutil.which("py-spy")
+    if found is None:
+        raise SystemExit("--py-spy: py-spy is not installed (pip install py-spy)")
+    return found
 
 
 @dataclass
@@ -376,7 +401,7 @@ class Served:
 def over_http(processes: Processes, url: str, directory: Path, bodies: Path, args: argparse.Namespace,
               profile: Path | None) -> Served:
     """The real server on a fresh database, the client against it, then count what is stored."""
-    key = create_keys(url)
+    key = create_write_key(url)
     port = free_port()
     log = directory / "server.log"
     env = {key_: value for key_, value in os.environ.items() if key_ != "LEADRELAY_PLAYBOOK"}
@@ -388,7 +413,7 @@ def over_http(processes: Processes, url: str, directory: Path, bodies: Path, arg
         wait_ready(f"http://{HOST}:{port}", server, log)
         if profile is not None:
             spy = processes.start(
-                [str(Path(sys.executable).with_name("py-spy")), "record", "--format", "raw", "--gil", "--rate", "100",
+                [py_spy(), "record", "--format", "raw", "--threads", "--rate", "100",
                  "--output", str(profile), "--pid", str(server.pid)], stdout=subprocess.DEVNULL)
             time.sleep(1.0)  # let it attach before the clock starts
         run = run_client(processes, f"http://{HOST}:{port}", bodies, args.clients, args.timeout, key, server)
@@ -413,8 +438,9 @@ def bare_limit(processes: Processes, directory: Path, bodies: Path, args: argpar
         processes.stop(server, signal.SIGINT)
 
 
-def in_process(url: str, groups: list[list[dict[str, Any]]], now: datetime) -> tuple[float, int]:
-    """The same events through the batch path the server's writer uses: no HTTP, one transaction a group."""
+def in_process(url: str, groups: list[list[dict[str, Any]]], now: datetime, timeout: float) -> tuple[float, int]:
+    """The same events through the batch path the server's writer uses: no HTTP, one transaction a
+    group; stops early (after a whole group) at the time limit."""
     from leadrelay.adapters.database import make_engine, migrate
     from leadrelay.adapters.playbook_file import default_playbook_text, parse_playbook
     from leadrelay.adapters.segment import to_event
@@ -428,6 +454,8 @@ def in_process(url: str, groups: list[list[dict[str, Any]]], now: datetime) -> t
         stored, start = 0, time.perf_counter()
         for group in groups:
             stored += ingest(UnitOfWork(engine), playbook, [to_event(m, playbook, now) for m in group], now).stored
+            if time.perf_counter() - start > timeout:
+                break
         return time.perf_counter() - start, stored
     finally:
         engine.dispose()
@@ -450,13 +478,15 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds allowed for each run (default 600)")
     parser.add_argument("--database", choices=["sqlite", "postgresql", "both"], default="sqlite")
     parser.add_argument("--py-spy", type=Path, metavar="FILE", dest="profile",
-                        help="profile the server with py-spy (raw format, GIL holder only) while it runs")
+                        help="profile the (first database's) server with py-spy while it runs: collapsed stacks, by thread")
     parser.add_argument("--quick", action="store_true", help="20,000 events: a smoke run")
     args = parser.parse_args()
     if args.quick:
         args.events, args.timeout = 20_000, min(args.timeout, 120.0)
     if min(args.events, args.batch, args.clients) < 1 or args.timeout <= 0:
         parser.error("--events, --batch, --clients and --timeout must be positive")
+    if args.profile is not None:
+        py_spy()  # before anything starts
 
     from leadrelay.domain.clock import utc_now
 
@@ -464,10 +494,14 @@ def main() -> int:
         raise SystemExit(128 + signum)
 
     signal.signal(signal.SIGTERM, stop)  # the processes are stopped by the `finally` below
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C, even when started in the background
     processes = Processes()
     with tempfile.TemporaryDirectory() as folder:
         try:
             return _benchmark(processes, Path(folder), args, utc_now())
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
         finally:
             processes.stop_all()
 
@@ -480,7 +514,7 @@ def _benchmark(processes: Processes, directory: Path, args: argparse.Namespace, 
     group = args.batch * args.clients
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; {len(messages):,} events (~{args.per_lead} per "
           f"lead) in {len(requests):,} requests of {args.batch}, {args.clients} concurrent clients")
-    print(f"{'':<12}{'':<30}{'events/s':>10}{'requests/s':>12}{'p50':>9}{'p99':>9}   CPU cores used")
+    print(f"{'':<12}{'':<34}{'events/s':>10}{'requests/s':>12}{'p50':>9}{'p99':>9}   CPU cores used")
 
     bare = bare_limit(processes, directory, bodies, args)
     _line("HTTP stack", "bare ASGI (parse, answer 200)", bare)
@@ -490,20 +524,22 @@ def _benchmark(processes: Processes, directory: Path, args: argparse.Namespace, 
         name = "SQLite" if kind == "sqlite" else "PostgreSQL"
         with fresh_database(kind, directory, "served") as url:
             served = over_http(processes, url, directory, bodies, args, args.profile if kind == stores[0] else None)
+            note = f" (autovacuum {autovacuum(url)})" if kind == "postgresql" else ""
         _line(name, "POST /v1/batch (leadrelay serve)", served.run)
         for label, size in ((f"in-process, {args.batch} a transaction", args.batch),
                             (f"in-process, {group} a transaction", group)):
             with fresh_database(kind, directory, f"in_process_{size}") as url:
-                seconds, stored = in_process(url, chunks(messages, size), now)
-            print(f"{'':<12}{label:<30}{stored / seconds:>10,.0f}")
+                seconds, stored = in_process(url, chunks(messages, size), now, args.timeout)
+            cut = f"   stopped at the time limit after {stored:,} events" if stored < len(messages) else ""
+            print(f"{'':<12}{label:<34}{stored / seconds:>10,.0f}{cut}")
         share = served.run.rate / bare.rate if bare.rate else 0.0
-        print(f"{'':<12}{'share of the bare ASGI limit':<30}{share:>10.1%}")
+        print(f"{'':<12}{'share of the bare ASGI limit':<34}{share:>10.1%}")
         if kind == "sqlite":
             verdict = "met" if served.run.rate >= SQLITE_TARGET else "missed"
-            print(f"{'':<12}{'target':<30}{SQLITE_TARGET:>10,} ({verdict})")
+            print(f"{'':<12}{'target':<34}{SQLITE_TARGET:>10,} ({verdict})")
         complete = served.stored_events == len(messages)
         print(f"{'':<12}stored: {served.stored_events:,} of {len(messages):,} events in the events table, "
-              f"{served.stored_leads:,} leads{'' if complete else ' -- EVENTS MISSING'}")
+              f"{served.stored_leads:,} leads{'' if complete else ' -- EVENTS MISSING'}{note}")
         ok = _problems(served.run) and complete and ok
     if args.profile is not None and args.profile.exists():
         print(f"py-spy profile of the {stores[0]} server: {args.profile}")
@@ -512,7 +548,7 @@ def _benchmark(processes: Processes, directory: Path, args: argparse.Namespace, 
 
 def _line(store: str, what: str, run: Run) -> None:
     cores = f"server {run.server_cores:.2f}, " if run.server_cores is not None else ""
-    print(f"{store:<12}{what:<30}{run.rate:>10,.0f}{run.requests / run.seconds:>12,.0f}"
+    print(f"{store:<12}{what:<34}{run.rate:>10,.0f}{run.requests / run.seconds if run.seconds else 0:>12,.0f}"
           f"{run.p50 * 1000:>7.1f}ms{run.p99 * 1000:>7.1f}ms   {cores}client {run.client_cores:.2f}"
           + (f"; {run.answered_429:,} answers 429, retried" if run.answered_429 else ""))
 

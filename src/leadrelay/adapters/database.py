@@ -46,9 +46,19 @@ def make_engine(url: str) -> Engine:
             connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(
+    engine = create_engine(
         url, json_serializer=_json_dumps, json_deserializer=orjson.loads, pool_pre_ping=True
     )
+
+    @event.listens_for(engine, "connect")
+    def _postgres_settings(connection, _record):  # type: ignore[no-untyped-def]
+        # The batch look-ups (`= ANY(array)`) are prepared statements; a generic plan chosen
+        # while a table was small stays a full scan as it grows. Plan each with its values.
+        with connection.cursor() as cursor:
+            cursor.execute("SET plan_cache_mode = force_custom_plan")
+        connection.commit()
+
+    return engine
 
 
 def alembic_config(engine: Engine) -> Config:
