@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,7 +94,7 @@ class BatchWriter:
             self._queue.put(_STOP)
             self._thread.join()
 
-    def submit(self, events: list[Event], rejections: list[Rejection] = (), *,  # type: ignore[assignment]
+    def submit(self, events: list[Event], rejections: Sequence[Rejection] = (), *,
                api_key_id: int | None = None) -> Future[None]:
         """Queue a batch; the future is done when it is committed (or failed)."""
         job = _Job(events, list(rejections), api_key_id)
