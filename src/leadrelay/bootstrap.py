@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,9 +21,15 @@ class App:
     engine: Engine
     playbook: Playbook
     playbook_path: Path | None = field(default=None)
+    # called after a commit that queued outbox items: the in-process worker sets it to wake up
+    outbox_written: Callable[[], None] | None = field(default=None)
 
     def uow(self) -> UnitOfWork:
-        return UnitOfWork(self.engine)
+        return UnitOfWork(self.engine, outbox_written=self._outbox_written)
+
+    def _outbox_written(self) -> None:
+        if self.outbox_written is not None:
+            self.outbox_written()
 
     def read_uow(self) -> UnitOfWork:
         """A unit of work that only reads (never waits for a writer on SQLite)."""

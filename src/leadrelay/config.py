@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from platformdirs import user_data_path
 from pydantic import Field, field_validator
@@ -27,6 +28,19 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     max_pending_batches: int = Field(200, ge=1, le=100_000)
+    # The worker: delivers webhooks and emails from the outbox. It runs inside `serve` unless
+    # `worker_in_server` is false (then run `leadrelay worker` processes).
+    worker_in_server: bool = True
+    worker_poll_seconds: float = Field(1.0, gt=0, le=3600)
+    outbox_max_attempts: int = Field(8, ge=1, le=100)
+    webhook_timeout: float = Field(10.0, gt=0, le=300)
+    # Email (SMTP): unset host means emails wait in the outbox until it is set.
+    smtp_host: str = ""
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_sender: str = "LeadRelay <leadrelay@localhost>"
 
     @field_validator("database_url")
     @classmethod

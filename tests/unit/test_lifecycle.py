@@ -165,9 +165,17 @@ def test_recycling_never_lowers_the_highest_stage_reached(playbook):
 
 
 def test_a_lost_deal_keeps_opportunity_as_its_highest_stage(playbook):
-    lead = walk(lead_in(playbook), playbook, "mql", "sal", "sql", "opportunity", "lost")
+    lead = walk(lead_in(playbook), playbook, "mql", "sal", "sql", "opportunity")
+    move(lead, "lost", playbook=playbook, at=days(5), by="sales:kim", reason="price")
 
     assert (lead.stage, lead.highest_stage) == ("lost", "opportunity")
+
+
+def test_losing_a_deal_needs_a_lost_reason(playbook):
+    lead = walk(lead_in(playbook), playbook, "mql", "sal", "sql", "opportunity")
+
+    with pytest.raises(ReasonRequired, match="price"):
+        move(lead, "lost", playbook=playbook, at=days(5), by="sales:kim")
 
 
 def test_winning_makes_customer_the_highest_stage(playbook):

@@ -6,6 +6,8 @@ Every problem in the file is reported, each as `FILE:LINE:COL: message`, not onl
 from __future__ import annotations
 
 import difflib
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -16,17 +18,23 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from leadrelay.adapters.expressions import CelCondition, ExpressionError
+from leadrelay.adapters.templates import TemplateError, TextTemplate
+from leadrelay.domain import automations, routing
 from leadrelay.domain import playbook as domain
+from leadrelay.domain.errors import InvalidField
 from leadrelay.domain.model import snake_name
 
 Path_ = tuple[str | int, ...]
+Compile = Callable[[Path_, str, tuple[str, ...]], CelCondition | None]
 Model = TypeVar("Model", bound=BaseModel)
 
 # What each kind of condition may read.
 LEAD_NAMES = ("lead", "fit", "engagement", "total", "stage")
 EVENT_NAMES = ("event", "properties", "lead")
 FIT_NAMES = ("lead",)
+ROUTING_NAMES = (*LEAD_NAMES, "account")
 LEAD_EXTRA_KEYS = ("email", "email_domain", "stage")
+ACCOUNT_KEYS = ("id", "domain", "name", "is_target", "owner", "traits")
 
 
 def default_playbook_text() -> str:
@@ -71,7 +79,7 @@ class StageIn(_Schema):
     moves: list[StageId] = []
     funnel: bool = True
     outcome: Literal["won", "lost"] | None = None
-    reasons: Literal["hand_back", "disqualify"] | None = None
+    reasons: Literal["hand_back", "disqualify", "lost"] | None = None
 
 
 class FieldIn(_Schema):
@@ -137,6 +145,80 @@ class DisqualifyIn(_Schema):
 class ReasonsIn(_Schema):
     hand_back: list[Name] = []
     disqualify: list[Name] = []
+    lost: list[Name] = []
+
+
+class HandBackIn(_Schema):
+    stage: StageId | None = None
+    reset_engagement: bool = False
+
+
+Email = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
+
+
+class RepIn(_Schema):
+    email: Email
+    name: Name | None = None
+    weight: Positive = 1
+    max_open_deals: Count | None = None
+    max_new_deals: Count | None = None
+
+
+class TeamIn(_Schema):
+    id: StageId
+    name: Name | None = None
+    method: Literal["round_robin", "weighted", "capacity"] = "round_robin"
+    max_open_deals: Count | None = None
+    max_new_deals: Count | None = None
+    manager: Email | None = None
+    reps: Items = []
+
+
+class RoutingRuleIn(_Schema):
+    name: Name
+    when: Name | None = None
+    team: StageId | None = None
+    account_owner: bool = False
+
+
+class RoutingIn(_Schema):
+    period: Literal["day", "week"] = "day"
+    fallback: StageId = "unassigned"
+    teams: Items = []
+    rules: Items = []
+
+
+class AutomationIn(_Schema):
+    name: Name
+    trigger: Literal[automations.TRIGGERS]  # type: ignore[valid-type]
+    stage: StageId | None = None
+    score: Literal["fit", "engagement", "total"] = "total"
+    above: Points | None = None
+    when: Name | None = None
+    do: Items = Field(min_length=1)
+
+
+class TaskIn(_Schema):
+    task: Name
+    due_hours: Positive = 24
+
+
+class EmailIn(_Schema):
+    email: Annotated[str, Field(min_length=1, max_length=320)]
+    subject: Name
+    body: Annotated[str, Field(min_length=1, max_length=20_000)]
+
+
+class WebhookIn(_Schema):
+    webhook: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_.\-]*$", max_length=100)]
+
+
+class SetIn(_Schema):
+    set: Annotated[dict[str, Any], Field(min_length=1)]
+
+
+ACTIONS: dict[str, type[_Schema]] = {"task": TaskIn, "email": EmailIn, "webhook": WebhookIn, "set": SetIn}
 
 
 class PlaybookIn(_Schema):
@@ -151,6 +233,9 @@ class PlaybookIn(_Schema):
     fast_track: Items = []
     disqualify: Items = []
     reasons: dict[str, Any] = {}
+    hand_back: dict[str, Any] = {}
+    routing: dict[str, Any] = {}
+    automations: Items = []
 
     @field_validator("version", mode="before")
     @classmethod
@@ -310,7 +395,7 @@ class _Reader:
             check_stage(("mql", "stage"), mql.stage)
 
         fields = self._fields(spec)
-        lead_keys = {"lead": [*fields, *LEAD_EXTRA_KEYS]}
+        lead_keys = {"lead": [*fields, *LEAD_EXTRA_KEYS], "account": ACCOUNT_KEYS}
         sample = _sample(fields)
 
         def condition(where: Path_, source: str, names: tuple[str, ...]) -> CelCondition | None:
@@ -360,6 +445,12 @@ class _Reader:
             disqualify.append(domain.DisqualifyRule(rule.name, when, rule.reason))  # type: ignore[arg-type]
         if spec.disqualify and disqualify_stage is None and len(stages) == len(spec.stages):
             self.problem(("disqualify",), "disqualify: rules need a stage with `reasons: disqualify` to move leads to")
+        hand_back = self._valid(HandBackIn, spec.hand_back, ("hand_back",)) or HandBackIn()
+        if hand_back.stage is not None:
+            check_stage(("hand_back", "stage"), hand_back.stage)
+        hand_back_stage = hand_back.stage or next((s.id for _, s in stages if s.reasons == "hand_back"), "recycled")
+        routing_ = self._routing(spec, condition)
+        automations_ = self._automations(spec, condition, check_stage, fields)
 
         if len(self.problems) > problems_before or mql is None or mql_rule is None or zone is None:
             return None
@@ -396,9 +487,111 @@ class _Reader:
             disqualify=tuple(disqualify),
             hand_back_reasons=tuple(reasons.hand_back),
             disqualify_reasons=tuple(reasons.disqualify),
+            lost_reasons=tuple(reasons.lost),
+            hand_back_stage=hand_back_stage,
+            hand_back_resets_engagement=hand_back.reset_engagement,
+            routing=routing_,
+            automations=tuple(automations_),
             timezone=spec.timezone,
             source=self.text,
         )
+
+    def _routing(self, spec: PlaybookIn, condition: Compile) -> routing.Routing:
+        where: Path_ = ("routing",)
+        parsed = self._valid(RoutingIn, spec.routing, where) or RoutingIn()
+        teams: dict[str, routing.Team] = {}
+        for i, team in self._items(TeamIn, parsed.teams, (*where, "teams")):
+            at = (*where, "teams", i)
+            if team.id in teams:
+                self.problem((*at, "id"), f"{_path_label(at)}.id: duplicate team {team.id!r}")
+            if not team.reps:
+                self.problem(at, f"{_path_label(at)}: a team needs at least one rep under `reps`")
+            reps: dict[str, routing.Rep] = {}
+            for j, rep in self._items(RepIn, team.reps, (*at, "reps")):
+                email = rep.email.lower()
+                if email in reps:
+                    self.problem((*at, "reps", j), f"{_path_label((*at, 'reps', j))}: {email!r} is listed twice")
+                reps[email] = routing.Rep(email, rep.name or email, rep.weight, rep.max_open_deals, rep.max_new_deals)
+            teams[team.id] = routing.Team(team.id, team.name or team.id, tuple(reps.values()), team.method,
+                                          team.max_open_deals, team.max_new_deals, team.manager)
+        if parsed.fallback in teams:
+            self.problem((*where, "fallback"), f"routing.fallback: {parsed.fallback!r} is a team; "
+                                               "the queue for leads nobody takes needs a name of its own")
+        team_ids = [team.get("id") for team in parsed.teams if isinstance(team, dict) and isinstance(team.get("id"), str)]
+        rules = []
+        for i, rule in self._items(RoutingRuleIn, parsed.rules, (*where, "rules")):
+            at = (*where, "rules", i)
+            if rule.team is None and not rule.account_owner:
+                self.problem(at, f"{_path_label(at)}: a rule picks a `team`, or gives leads to their account's "
+                                 "owner (`account_owner: true`)")
+            if rule.team is not None and rule.team not in team_ids:
+                self.problem((*at, "team"), f"{_path_label(at)}.team: unknown team {rule.team!r}"
+                                            f"{_suggest(rule.team, team_ids)}")
+            when = condition((*at, "when"), rule.when, ROUTING_NAMES) if rule.when else None
+            rules.append(routing.RoutingRule(rule.name, when, rule.team, rule.account_owner))
+        return routing.Routing(tuple(rules), teams, parsed.fallback, parsed.period)
+
+    def _automations(self, spec: PlaybookIn, condition: Compile, check_stage: Callable[[Path_, str], None],
+                     fields: dict[str, domain.FieldSpec]) -> list[automations.Automation]:
+        found = []
+        for i, item in self._items(AutomationIn, spec.automations, ("automations",)):
+            at: Path_ = ("automations", i)
+            if item.stage is not None:
+                if item.trigger not in ("stage_entered", "stage_left"):
+                    self.problem((*at, "stage"), f"{_path_label(at)}.stage: only stage_entered and stage_left "
+                                                 "automations name a stage")
+                check_stage((*at, "stage"), item.stage)
+            if (item.trigger == "score_crossed") != (item.above is not None):
+                self.problem(at, f"{_path_label(at)}: `above` (the score line) goes with trigger score_crossed, "
+                                 "and only with it")
+            when = condition((*at, "when"), item.when, ROUTING_NAMES) if item.when else None
+            actions = [self._action(raw, (*at, "do", j), fields) for j, raw in enumerate(item.do)]
+            found.append(automations.Automation(
+                item.name, item.trigger, tuple(a for a in actions if a is not None), item.stage, item.score,  # type: ignore[arg-type]
+                item.above, when,
+            ))
+        return found
+
+    def _action(self, raw: Any, where: Path_, fields: dict[str, domain.FieldSpec]) -> automations.Action | None:
+        label = _path_label(where)
+        kinds = [kind for kind in ACTIONS if isinstance(raw, dict) and kind in raw]
+        if len(kinds) != 1:
+            self.problem(where, f"{label}: an action is exactly one of {', '.join(ACTIONS)} "
+                                "(e.g. `- task: Call within a day`)")
+            return None
+        parsed = self._valid(ACTIONS[kinds[0]], raw, where)
+        if isinstance(parsed, TaskIn):
+            return automations.TaskAction(parsed.task, parsed.due_hours)
+        if isinstance(parsed, WebhookIn):
+            return automations.WebhookAction(parsed.webhook)
+        if isinstance(parsed, EmailIn):
+            to = parsed.email.strip()
+            if to not in ("owner", "manager") and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", to):
+                self.problem((*where, "email"), f"{label}.email: {to!r} is not `owner`, `manager` or an address")
+            subject, body = self._template((*where, "subject"), parsed.subject), self._template((*where, "body"), parsed.body)
+            return None if subject is None or body is None else automations.EmailAction(to, subject, body)
+        if isinstance(parsed, SetIn):
+            values = {}
+            for name, value in parsed.set.items():
+                spec_ = fields.get(name)
+                if spec_ is None:
+                    self.problem((*where, "set", name), f"{label}.set: unknown field {name!r}{_suggest(name, list(fields))}")
+                    continue
+                try:
+                    values[name] = spec_.coerce(value)
+                except InvalidField as error:
+                    self.problem((*where, "set", name), f"{label}.set.{error}")
+            return automations.SetAction(values)
+        return None
+
+    def _template(self, where: Path_, source: str) -> TextTemplate | None:
+        try:
+            return TextTemplate(source)
+        except TemplateError as error:
+            line = getattr(error, "lineno", None)
+            self.problem(where, f"{_path_label(where)}: invalid template{f' (line {line} of it)' if line else ''}: "
+                                f"{getattr(error, 'message', None) or error}")
+            return None
 
     def _fields(self, spec: PlaybookIn) -> dict[str, domain.FieldSpec]:
         fields = {standard.name: standard for standard in domain.STANDARD_FIELDS}
@@ -435,8 +628,10 @@ def _sample(fields: dict[str, domain.FieldSpec]) -> dict[str, Any]:
         for name, spec in fields.items()
     }
     lead.update(email="someone@example.com", email_domain="example.com", stage="lead")
+    account = {"id": 1, "domain": "example.com", "name": "Example", "is_target": True, "owner": "rep@example.com",
+               "traits": {}}
     return {
-        "lead": lead, "fit": 1.0, "engagement": 1.0, "total": 2.0, "stage": "lead",
+        "lead": lead, "account": account, "fit": 1.0, "engagement": 1.0, "total": 2.0, "stage": "lead",
         "event": {"name": "page_view", "type": "page"}, "properties": {},
     }
 

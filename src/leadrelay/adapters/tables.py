@@ -69,6 +69,7 @@ accounts = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("group_id", String(255), unique=True),  # the Segment `groupId` that names it, if any
     Column("traits", JSON),  # what `group` calls said of it (industry, employees, plan, ...)
+    Column("owner", String(320)),  # the rep who owns it: named accounts' leads go to them
 )
 
 leads = Table(
@@ -169,4 +170,127 @@ rejected_messages = Table(
     Column("message_id", String(255)),
     Column("reason", Text, nullable=False),
     Column("message", Text, nullable=False),  # the message as received (cut at a few KB)
+)
+
+deals = Table(
+    "deals",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("lead_id", ForeignKey("leads.id"), nullable=False),
+    Column("stage", String(64), nullable=False),  # the lead's stage; after closing, the stage it closed in
+    Column("team", String(64), nullable=False),  # the team, or the queue where it waits for an owner
+    Column("owner", String(320)),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("stage_entered_at", UtcDateTime, nullable=False),
+    Column("assigned_at", UtcDateTime),
+    Column("closed_at", UtcDateTime),
+    Column("outcome", String(32)),  # won, lost, handed_back, disqualified
+    Column("close_reason", Text),
+    Column("value", Float),
+    Column("routed_by", Text, nullable=False),
+    Column("package", JSON, nullable=False),  # what marketing knew at the hand-off
+    Column("updated_at", UtcDateTime, nullable=False),
+    # a lead never has two open deals (whatever number of processes hand it off at once)
+    Index("uq_deals_open_lead_id", "lead_id", unique=True,
+          sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL")),
+    Index("ix_deals_lead_id", "lead_id"),
+    Index("ix_deals_owner_closed_at", "owner", "closed_at"),
+    Index("ix_deals_stage", "stage", "closed_at"),
+)
+
+deal_activity = Table(
+    "deal_activity",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("deal_id", ForeignKey("deals.id"), nullable=False, index=True),
+    Column("action", String(32), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("by", String(200), nullable=False),
+    Column("from_stage", String(64)),
+    Column("to_stage", String(64)),
+    Column("owner", String(320)),
+    Column("reason", Text),
+    Column("note", Text),
+    Column("value", Float),
+)
+
+reps = Table(
+    "reps",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("away_until", UtcDateTime),  # out of office until then
+    Column("inactive", Boolean, nullable=False, default=False),  # gets no new leads at all
+    Column("note", Text),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+seats = Table(
+    "seats",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("team", String(64), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("last_turn", Float),
+    Column("assigned", Integer, nullable=False),
+    Column("last_assigned_at", UtcDateTime),
+    UniqueConstraint("team", "email", name="uq_seats_team_email"),
+)
+
+tasks = Table(
+    "tasks",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("lead_id", ForeignKey("leads.id"), nullable=False, index=True),
+    Column("deal_id", ForeignKey("deals.id")),
+    Column("owner", String(320)),
+    Column("title", Text, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("done_at", UtcDateTime),
+    Column("automation", String(200)),
+    Index("ix_tasks_owner_done_at", "owner", "done_at"),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("url", Text, nullable=False),
+    Column("secret", String(100), nullable=False),  # signs each delivery (HMAC-SHA256)
+    Column("events", JSON, nullable=False),  # the event names it receives; ["*"] for all
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("key", String(64), nullable=False, unique=True),  # the idempotency key receivers see
+    Column("kind", String(16), nullable=False),  # webhook or email
+    Column("event", String(100), nullable=False),
+    Column("webhook_id", ForeignKey("webhooks.id"), index=True),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, delivered or dead
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UtcDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("delivered_at", UtcDateTime),
+    Index("ix_outbox_due", "status", "next_attempt_at"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("outbox_id", ForeignKey("outbox.id"), nullable=False, index=True),
+    Column("attempt", Integer, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("ok", Boolean, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+    Column("duration_ms", Float, nullable=False),
 )

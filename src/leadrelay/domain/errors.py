@@ -69,3 +69,23 @@ class Overloaded(DomainError):
     """Too much work waiting: try again a little later."""
 
     code = "overloaded"
+
+
+class DealNotFound(NotFound):
+    code = "deal_not_found"
+
+
+class DealClosed(DomainError):
+    code = "deal_closed"
+
+
+class WebhookNotFound(NotFound):
+    code = "webhook_not_found"
+
+
+class TaskNotFound(NotFound):
+    code = "task_not_found"
+
+
+class OutboxItemNotFound(NotFound):
+    code = "outbox_item_not_found"

@@ -99,6 +99,7 @@ class StageChange:
     at: datetime
     by: str
     reason: str | None = None
+    note: str | None = None  # what the person who moved it wrote (kept in the deal's log)
 
 
 @dataclass(slots=True, eq=False)

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone, tzinfo
 from typing import Any, Protocol
 
+from leadrelay.domain.automations import Automation
 from leadrelay.domain.errors import InvalidField
 from leadrelay.domain.model import snake_name
+from leadrelay.domain.routing import Routing
 
 
 class Condition(Protocol):
@@ -38,7 +40,7 @@ class Stage:
     moves: tuple[str, ...] = ()
     rank: int | None = None  # position in the funnel; None for side stages (recycled, lost, ...)
     outcome: str | None = None  # "won" or "lost" for terminal stages
-    reasons: str | None = None  # "hand_back" or "disqualify": entering needs a reason from that list
+    reasons: str | None = None  # "hand_back", "disqualify" or "lost": entering needs a reason from that list
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,11 @@ class Playbook:
     disqualify: tuple[DisqualifyRule, ...] = ()
     hand_back_reasons: tuple[str, ...] = ()
     disqualify_reasons: tuple[str, ...] = ()
+    lost_reasons: tuple[str, ...] = ()
+    hand_back_stage: str = "recycled"  # where sales returns a lead to marketing
+    hand_back_resets_engagement: bool = False  # a handed-back lead earns its engagement again from zero
+    routing: Routing = field(default_factory=Routing)
+    automations: tuple[Automation, ...] = ()
     timezone: str = "UTC"
     source: str = ""  # the YAML text this playbook was read from
     moves: frozenset[tuple[str, str]] = field(default=frozenset())
@@ -208,7 +215,20 @@ class Playbook:
             return self.hand_back_reasons
         if kind == "disqualify":
             return self.disqualify_reasons
+        if kind == "lost":
+            return self.lost_reasons
         return ()
+
+    @property
+    def accept_stage(self) -> str:
+        """Where accepting a hand-off takes a lead: the funnel stage after the MQL stage."""
+        after = self.rank(self.mql_stage) + 1
+        return next((stage.id for stage in self.stages.values() if stage.rank == after), self.mql_stage)
+
+    @property
+    def sales_stages(self) -> list[str]:
+        """The board's columns: the sales team's stages, in playbook order."""
+        return [stage.id for stage in self.stages.values() if stage.team == "sales"]
 
     def field_for(self, key: str) -> FieldSpec | None:
         """The field a trait or column name stands for (its name or one of its aliases)."""

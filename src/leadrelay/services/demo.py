@@ -22,16 +22,18 @@ import time
 import uuid
 from bisect import bisect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from itertools import accumulate
 from typing import Any
 
+from leadrelay.domain.deals import reassign
 from leadrelay.domain.errors import DomainError
 from leadrelay.domain.lifecycle import move
 from leadrelay.domain.model import Event, Lead, StageChange, company_domain
 from leadrelay.domain.playbook import Playbook
 from leadrelay.domain.scoring import engagement_at
+from leadrelay.services.handoff import after_moves
 from leadrelay.services.ingest import ingest
 from leadrelay.services.unit_of_work import UnitOfWork
 
@@ -93,6 +95,7 @@ DEMO_REPS: tuple[Rep, ...] = (
 DEMO_TEAMS: dict[str, tuple[Rep, ...]] = {
     team: tuple(rep for rep in DEMO_REPS if rep.team == team) for team in ("Americas", "EMEA", "APAC")
 }
+REPS_BY_EMAIL = {rep.email: rep for rep in DEMO_REPS}
 REPS_BY_TERRITORY: dict[str, tuple[Rep, ...]] = {
     territory: tuple(rep for rep in DEMO_REPS if rep.territory == territory) for territory in TERRITORIES
 }
@@ -581,7 +584,7 @@ class _Funnel:
                     continue
                 if spec.reasons == "hand_back" and playbook.hand_back_reasons:
                     self.hand_back.setdefault(stage.id, target)
-                if spec.outcome == "lost" and spec.reasons is None and spec.rank is None:
+                if spec.outcome == "lost" and spec.reasons in (None, "lost") and spec.rank is None:
                     self.lost.setdefault(stage.id, target)
         self.disqualify = playbook.disqualify_stage if playbook.disqualify_stage in stages else None
 
@@ -664,7 +667,8 @@ class _Sales:
         hand_back = funnel.hand_back.get(lead.stage)
         disqualify = funnel.disqualify if playbook.allows(lead.stage, funnel.disqualify or "") else None
         if lost is not None:
-            return move(lead, lost, playbook=playbook, at=at, by=rep.email)
+            reason = rng.choice(playbook.lost_reasons) if playbook.lost_reasons else None
+            return move(lead, lost, playbook=playbook, at=at, by=rep.email, reason=reason)
         if hand_back is not None and (disqualify is None or rng.random() < step.hand_back):
             fields = lead.fields
             boost = {
@@ -720,6 +724,7 @@ def generate(
             f"the demo needs an empty database, and this one already has {existing:,} leads:"
             " point LEADRELAY_DATABASE_URL at a new one (e.g. sqlite:///demo.db)"
         )
+    playbook = replace(playbook, automations=())  # the past is simulated: no automation fires for it
     rng = random.Random(seed)
     world = _World(rng, playbook, now, seed)
     sales = _Sales(random.Random(seed + 1), playbook, now)
@@ -804,13 +809,23 @@ def _play_sales(
         _note_examples(plans, {}, examples)
         return
     with uow_factory() as uow:
-        loaded = uow.leads.by_emails(wanted)
+        loaded = uow.leads.by_emails(wanted, lock=True)
         handed_off = [loaded[email] for email in wanted if email in loaded and sales.funnel.in_sales(loaded[email])]
+        deals = uow.deals.open_for({lead.id: lead for lead in handed_off}, lock=True)  # type: ignore[misc]
         changes: list[StageChange] = []
+        queued = []
         for lead in handed_off:
-            rep = rep_for(lead.fields.get("territory"), sales.rng)
-            lead.owner = rep.email
+            deal = deals.get(lead.id)  # type: ignore[arg-type]
+            rep = REPS_BY_EMAIL.get(deal.owner if deal else lead.owner or "")
+            if rep is None:  # waiting in the queue: a manager hands it to the territory's rep
+                rep = rep_for(lead.fields.get("territory"), sales.rng)
+                if deal is not None:
+                    reassign(deal, rep.email, at=lead.stage_entered_at, by="demo:manager")
+                    queued.append(deal)
             changes.extend(sales.work(lead, by_email.get(lead.email), rep))
+        after_moves(uow, playbook, handed_off, now, deals=deals, reassigned=queued)
+        uow.deals.save([deal for deal in queued if deal.dirty], now)
+        uow.deals.add_activity(queued)
         uow.leads.save(handed_off, now)
         uow.leads.add_stage_changes(changes)
         uow.commit()

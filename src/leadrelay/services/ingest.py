@@ -15,6 +15,7 @@ from leadrelay.adapters.repository import Key, LeadRepository
 from leadrelay.domain.model import Event, Lead, company_domain
 from leadrelay.domain.playbook import Playbook
 from leadrelay.domain.processing import apply_event, new_lead
+from leadrelay.services.handoff import Scores, after_moves, needs_scores, scores_of
 from leadrelay.services.unit_of_work import UnitOfWork
 
 
@@ -24,6 +25,7 @@ class IngestResult:
     duplicates: int = 0
     leads_created: int = 0
     leads_updated: int = 0
+    deals_opened: int = 0
     anonymous: int = 0  # stored, waiting for an identify or alias to tie them to a lead
     moves: dict[str, int] = field(default_factory=dict)  # stage entered -> how many leads
 
@@ -32,6 +34,7 @@ class IngestResult:
         self.duplicates += other.duplicates
         self.leads_created += other.leads_created
         self.leads_updated += other.leads_updated
+        self.deals_opened += other.deals_opened
         self.anonymous += other.anonymous
         for stage, count in other.moves.items():
             self.moves[stage] = self.moves.get(stage, 0) + count
@@ -92,6 +95,9 @@ def _ingest_once(uow: UnitOfWork, playbook: Playbook, batch: list[Event], now: d
             for key in _keys(stored):
                 waiting[key].append(stored)
 
+        scores_before: dict[int, Scores] | None = None
+        if needs_scores(playbook):
+            scores_before = {id(lead): scores_of(lead, playbook) for lead in by_id.values()}
         created: list[Lead] = []
         new_keys: list[tuple[Key, Lead]] = []
         attached: list[Event] = []
@@ -100,6 +106,8 @@ def _ingest_once(uow: UnitOfWork, playbook: Playbook, batch: list[Event], now: d
             if event.email and lead is None:
                 lead = by_email[event.email] = new_lead(event.email, playbook, event.timestamp)
                 created.append(lead)
+                if scores_before is not None:
+                    scores_before[id(lead)] = {"fit": 0.0, "engagement": 0.0, "total": 0.0}
             keys = _keys(event)
             if lead is None:
                 lead = next((by_key[key] for key in keys if key in by_key), None)
@@ -129,11 +137,12 @@ def _ingest_once(uow: UnitOfWork, playbook: Playbook, batch: list[Event], now: d
                     lead.account_id = account_ids.get(company_domain(lead.email) or "")
             repo.add(created, now)
         touched = list({id(lead): lead for lead in (*by_id.values(), *by_email.values())}.values())
-        changed = [lead for lead in touched if lead.dirty and lead.id is not None]
-        repo.save(changed, now)
         repo.add_identities(new_keys, now)
         repo.add_events(fresh, now)
         repo.attach_events(attached)
+        followed = after_moves(uow, playbook, touched, now, scores_before=scores_before)
+        changed = [lead for lead in touched if lead.dirty and lead.id is not None]
+        repo.save(changed, now)
         changes = [change for lead in touched for change in lead.history]
         repo.add_stage_changes(changes)
         uow.commit()
@@ -143,6 +152,7 @@ def _ingest_once(uow: UnitOfWork, playbook: Playbook, batch: list[Event], now: d
     result.stored = len(fresh)
     result.leads_created = len(created)
     result.leads_updated = len(changed)
+    result.deals_opened = len(followed.opened)
     result.anonymous = sum(1 for e in fresh if e.lead is None)
     return result
 

@@ -16,6 +16,7 @@ from leadrelay.domain.model import Event, Lead, StageChange, normalize_email
 from leadrelay.domain.playbook import Playbook
 from leadrelay.domain.processing import merge, rescore
 from leadrelay.domain.scoring import engagement_at, engagement_breakdown
+from leadrelay.services.handoff import after_moves
 from leadrelay.services.unit_of_work import UnitOfWork
 
 
@@ -41,6 +42,7 @@ def move_lead(
     with uow:
         lead = _find(uow, lead_ref)
         change = move(lead, to_stage, playbook=playbook, at=now, by=by, reason=reason)
+        after_moves(uow, playbook, [lead], now)
         uow.leads.save([lead], now)
         uow.leads.add_stage_changes([change])
         uow.commit()
@@ -154,6 +156,7 @@ def rescore_all(
                 rescore(lead, histories[lead_id], playbook, now)
                 for event in histories[lead_id]:
                     event.lead = lead
+            after_moves(uow, playbook, leads.values(), now)
             uow.leads.save(list(leads.values()), now)
             uow.leads.attach_events([event for events in histories.values() for event in events])
             uow.leads.add_stage_changes([c for lead in leads.values() for c in lead.history])

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 
 from sqlalchemy import Connection, Engine
 
 from leadrelay.adapters.api_keys import ApiKeyRepository
+from leadrelay.adapters.deals import DealRepository
+from leadrelay.adapters.outbox import OutboxRepository
 from leadrelay.adapters.rejections import RejectionRepository
 from leadrelay.adapters.repository import LeadRepository
 
@@ -15,13 +18,18 @@ class UnitOfWork:
     leads: LeadRepository
     api_keys: ApiKeyRepository
     rejections: RejectionRepository
+    deals: DealRepository
+    outbox: OutboxRepository
     connection: Connection
 
-    def __init__(self, engine: Engine, *, read_only: bool = False) -> None:
+    def __init__(self, engine: Engine, *, read_only: bool = False,
+                 outbox_written: Callable[[], None] | None = None) -> None:
         """`read_only`: a use case that only reads; on SQLite it does not take the write lock,
-        so it never waits for a writer."""
+        so it never waits for a writer. `outbox_written` is called after a commit that wrote
+        outbox items (it wakes the worker)."""
         self.engine = engine
         self.read_only = read_only
+        self.outbox_written = outbox_written
 
     def __enter__(self) -> UnitOfWork:
         self.connection = self.engine.connect()
@@ -31,6 +39,8 @@ class UnitOfWork:
         self.leads = LeadRepository(self.connection)
         self.api_keys = ApiKeyRepository(self.connection)
         self.rejections = RejectionRepository(self.connection)
+        self.deals = DealRepository(self.connection, self.leads)
+        self.outbox = OutboxRepository(self.connection)
         return self
 
     def __exit__(
@@ -43,3 +53,7 @@ class UnitOfWork:
 
     def commit(self) -> None:
         self.connection.commit()
+        if self.outbox.added:
+            self.outbox.added = 0
+            if self.outbox_written is not None:
+                self.outbox_written()

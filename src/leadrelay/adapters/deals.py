@@ -1,0 +1,234 @@
+"""Every query on deals, their activity, routing state (reps, seats) and follow-up tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
+
+from leadrelay.adapters.repository import LeadRepository, _chunks
+from leadrelay.adapters.tables import accounts, deal_activity, deals, leads, reps, seats, tasks
+from leadrelay.domain.deals import Deal
+from leadrelay.domain.model import Lead
+from leadrelay.domain.routing import Seat, Workload
+
+
+@dataclass(frozen=True, slots=True)
+class DealFilter:
+    """What the board and the list of deals can be narrowed by (None: any)."""
+
+    owner: str | None = None
+    team: str | None = None
+    stage: str | None = None
+    source: str | None = None
+    lead_id: int | None = None
+    open: bool | None = None  # True: open deals only; False: closed only
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    id: int
+    lead_id: int
+    deal_id: int | None
+    owner: str | None
+    title: str
+    due_at: datetime
+    created_at: datetime
+    done_at: datetime | None
+    automation: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    lead: Lead
+    deal: Deal | None
+    owner: str | None
+    title: str
+    due_at: datetime
+    automation: str | None
+
+
+def _deal_values(deal: Deal, now: datetime) -> dict[str, Any]:
+    return {
+        "lead_id": deal.lead.id, "stage": deal.stage, "team": deal.team, "owner": deal.owner,
+        "opened_at": deal.opened_at, "stage_entered_at": deal.stage_entered_at, "assigned_at": deal.assigned_at,
+        "closed_at": deal.closed_at, "outcome": deal.outcome, "close_reason": deal.close_reason, "value": deal.value,
+        "routed_by": deal.routed_by, "package": deal.package, "updated_at": now,
+    }
+
+
+def _deal(row: Row[Any], lead: Lead) -> Deal:
+    return Deal(
+        id=row.id, lead=lead, stage=row.stage, team=row.team, owner=row.owner, opened_at=row.opened_at,
+        stage_entered_at=row.stage_entered_at, routed_by=row.routed_by, package=row.package or {},
+        assigned_at=row.assigned_at, closed_at=row.closed_at, outcome=row.outcome, close_reason=row.close_reason,
+        value=row.value,
+    )
+
+
+class DealRepository:
+    def __init__(self, connection: Connection, leads_repo: LeadRepository) -> None:
+        self.connection = connection
+        self.leads = leads_repo
+
+    # --- deals -------------------------------------------------------------------------------
+    def open_for(self, by_lead: dict[int, Lead], *, lock: bool = False) -> dict[int, Deal]:
+        """The open deal of each of these leads (at most one each), tied to the given Lead objects."""
+        found: dict[int, Deal] = {}
+        for chunk in _chunks(by_lead):
+            query = select(deals).where(self.leads._among(deals.c.lead_id, chunk), deals.c.closed_at.is_(None))
+            if lock:
+                query = query.order_by(deals.c.id).with_for_update()
+            for row in self.connection.execute(query):
+                found[row.lead_id] = _deal(row, by_lead[row.lead_id])
+        return found
+
+    def get(self, deal_id: int, *, lock: bool = False) -> Deal | None:
+        query = select(deals).where(deals.c.id == deal_id)
+        row = self.connection.execute(query.with_for_update() if lock else query).first()
+        if row is None:
+            return None
+        lead = self.leads.by_ids([row.lead_id], lock=lock)[row.lead_id]
+        return _deal(row, lead)
+
+    def page(self, filters: DealFilter, *, before: int | None, limit: int) -> list[tuple[Deal, dict[str, Any]]]:
+        """Deals that match, newest first, each with its account's name and domain."""
+        query = (
+            select(deals, accounts.c.name.label("account_name"), accounts.c.domain.label("account_domain"))
+            .join(leads, leads.c.id == deals.c.lead_id)
+            .outerjoin(accounts, accounts.c.id == leads.c.account_id)
+        )
+        for name, column in (("owner", deals.c.owner), ("team", deals.c.team), ("stage", deals.c.stage),
+                             ("source", leads.c.source), ("lead_id", deals.c.lead_id)):
+            value = getattr(filters, name)
+            if value is not None:
+                query = query.where(column == value)
+        if filters.open is not None:
+            query = query.where(deals.c.closed_at.is_(None) if filters.open else deals.c.closed_at.is_not(None))
+        if before is not None:
+            query = query.where(deals.c.id < before)
+        query = query.order_by(deals.c.id.desc()).limit(limit)
+        rows = self.connection.execute(query).all()
+        by_id = self.leads.by_ids({row.lead_id for row in rows})
+        return [(_deal(row, by_id[row.lead_id]), {"name": row.account_name, "domain": row.account_domain})
+                for row in rows]
+
+    def add(self, new: Sequence[Deal], now: datetime) -> None:
+        for deal in new:  # few per batch: a hand-off is rare next to the events that cause it
+            deal.id = self.connection.execute(deals.insert().returning(deals.c.id), _deal_values(deal, now)).scalar_one()
+            deal.dirty = False
+
+    def save(self, changed: Sequence[Deal], now: datetime) -> None:
+        for deal in changed:
+            self.connection.execute(update(deals).where(deals.c.id == deal.id).values(_deal_values(deal, now)))
+            deal.dirty = False
+
+    def add_activity(self, touched: Iterable[Deal]) -> None:
+        rows = [
+            {"deal_id": deal.id, "action": a.action, "at": a.at, "by": a.by[:200], "from_stage": a.from_stage,
+             "to_stage": a.to_stage, "owner": a.owner, "reason": a.reason, "note": a.note, "value": a.value}
+            for deal in touched for a in deal.log
+        ]
+        if rows:
+            self.connection.execute(insert(deal_activity), rows)
+        for deal in touched:
+            deal.log.clear()
+
+    def activity(self, deal_id: int) -> list[dict[str, Any]]:
+        query = select(deal_activity).where(deal_activity.c.deal_id == deal_id).order_by(deal_activity.c.id)
+        return [dict(row._mapping) for row in self.connection.execute(query)]
+
+    def hand_back_reasons(self, since: datetime | None, until: datetime | None) -> dict[str, int]:
+        """How many deals sales handed back, by reason (marketing's feedback)."""
+        query = select(deals.c.close_reason, func.count()).where(deals.c.outcome == "handed_back")
+        if since is not None:
+            query = query.where(deals.c.closed_at >= since)
+        if until is not None:
+            query = query.where(deals.c.closed_at < until)
+        return {reason or "(none)": count for reason, count in self.connection.execute(query.group_by(deals.c.close_reason))}
+
+    # --- routing state ----------------------------------------------------------------------
+    def workload(self, emails: Collection[str], period_start: datetime) -> dict[str, Workload]:
+        """Each rep's open deals, and the deals given to them since `period_start`."""
+        found = {email: Workload() for email in emails}
+        if not found:
+            return found
+        open_query = (select(deals.c.owner, func.count())
+                      .where(deals.c.owner.in_(list(found)), deals.c.closed_at.is_(None)).group_by(deals.c.owner))
+        for owner, count in self.connection.execute(open_query):
+            found[owner].open_deals = count
+        new_query = (select(deals.c.owner, func.count())
+                     .where(deals.c.owner.in_(list(found)), deals.c.assigned_at >= period_start).group_by(deals.c.owner))
+        for owner, count in self.connection.execute(new_query):
+            found[owner].new_deals = count
+        return found
+
+    def seats(self, teams: Collection[str], *, lock: bool = False) -> dict[tuple[str, str], Seat]:
+        """Every rep's place in these teams' rotations; locked, so two hand-offs take turns."""
+        query = select(seats).where(seats.c.team.in_(list(teams))).order_by(seats.c.id)
+        rows = self.connection.execute(query.with_for_update() if lock else query)
+        return {(row.team, row.email): Seat(row.team, row.email, row.last_turn, row.assigned, row.last_assigned_at)
+                for row in rows}
+
+    def save_seats(self, changed: Iterable[Seat]) -> None:
+        for seat in changed:
+            values = {"last_turn": seat.last_turn, "assigned": seat.assigned, "last_assigned_at": seat.last_assigned_at}
+            updated = self.connection.execute(
+                update(seats).where(seats.c.team == seat.team, seats.c.email == seat.email).values(values))
+            if not updated.rowcount:
+                self.connection.execute(insert(seats).values(team=seat.team, email=seat.email, **values))
+            seat.dirty = False
+
+    def away(self, now: datetime) -> set[str]:
+        """Reps who get no new leads now: out of office, or inactive."""
+        query = select(reps.c.email).where(or_(reps.c.inactive.is_(True), reps.c.away_until > now))
+        return set(self.connection.scalars(query))
+
+    def reps(self) -> dict[str, dict[str, Any]]:
+        return {row.email: dict(row._mapping) for row in self.connection.execute(select(reps))}
+
+    def set_rep(self, email: str, *, away_until: datetime | None, inactive: bool, note: str | None,
+                now: datetime) -> None:
+        values = {"away_until": away_until, "inactive": inactive, "note": note, "updated_at": now}
+        updated = self.connection.execute(update(reps).where(reps.c.email == email).values(values))
+        if not updated.rowcount:
+            self.connection.execute(insert(reps).values(email=email, **values))
+
+    def accounts_of(self, account_ids: Collection[int]) -> dict[int, dict[str, Any]]:
+        """What routing rules read of each account."""
+        found: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(account_ids):
+            query = select(accounts.c.id, accounts.c.domain, accounts.c.name, accounts.c.is_target, accounts.c.owner,
+                           accounts.c.traits).where(accounts.c.id.in_(chunk))
+            for row in self.connection.execute(query):
+                found[row.id] = {**row._mapping, "traits": row.traits or {}}
+        return found
+
+    # --- tasks -------------------------------------------------------------------------------
+    def add_tasks(self, new: Sequence[NewTask], now: datetime) -> None:
+        rows = [{"lead_id": t.lead.id, "deal_id": t.deal.id if t.deal else None, "owner": t.owner, "title": t.title,
+                 "due_at": t.due_at, "created_at": now, "automation": t.automation} for t in new]
+        if rows:
+            self.connection.execute(insert(tasks), rows)
+
+    def tasks(self, *, owner: str | None, lead_id: int | None, open_only: bool, before: int | None,
+              limit: int) -> list[Task]:
+        query = select(tasks)
+        if owner is not None:
+            query = query.where(tasks.c.owner == owner)
+        if lead_id is not None:
+            query = query.where(tasks.c.lead_id == lead_id)
+        if open_only:
+            query = query.where(tasks.c.done_at.is_(None))
+        if before is not None:
+            query = query.where(tasks.c.id < before)
+        rows = self.connection.execute(query.order_by(tasks.c.id.desc()).limit(limit))
+        return [Task(**row._mapping) for row in rows]
+
+    def complete_task(self, task_id: int, now: datetime) -> bool:
+        result = self.connection.execute(
+            update(tasks).where(and_(tasks.c.id == task_id, tasks.c.done_at.is_(None))).values(done_at=now))
+        return bool(result.rowcount) or self.connection.scalar(select(tasks.c.id).where(tasks.c.id == task_id)) is not None

@@ -1,0 +1,170 @@
+"""Use cases on deals: the board, a deal with its hand-off package, the moves sales makes
+(accept, hand back, disqualify, win, lose, move, reassign), reps away, follow-up tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from leadrelay.adapters.deals import DealFilter, Task
+from leadrelay.domain import deals as domain
+from leadrelay.domain.deals import Deal
+from leadrelay.domain.errors import DealNotFound, InvalidInput, TaskNotFound
+from leadrelay.domain.model import StageChange
+from leadrelay.domain.playbook import Playbook
+from leadrelay.services.handoff import after_moves
+from leadrelay.services.unit_of_work import UnitOfWork
+
+
+@dataclass
+class BoardCard:
+    deal: Deal
+    account: dict[str, Any]
+
+
+def find_deals(uow: UnitOfWork, filters: DealFilter, *, before: int | None, limit: int) -> list[BoardCard]:
+    with uow:
+        return [BoardCard(deal, account) for deal, account in uow.deals.page(filters, before=before, limit=limit)]
+
+
+def board(uow: UnitOfWork, playbook: Playbook, filters: DealFilter, *, per_column: int) -> dict[str, list[BoardCard]]:
+    """The board: a column per sales stage, newest deals first, at most `per_column` each. Open
+    stages show open deals; won and lost columns show the deals closed there."""
+    columns: dict[str, list[BoardCard]] = {}
+    with uow:
+        for stage in playbook.sales_stages:
+            if filters.stage is not None and filters.stage != stage:
+                continue
+            closed_here = playbook.stages[stage].outcome is not None
+            wanted = DealFilter(owner=filters.owner, team=filters.team, stage=stage, source=filters.source,
+                                open=not closed_here)
+            columns[stage] = [BoardCard(deal, account)
+                              for deal, account in uow.deals.page(wanted, before=None, limit=per_column)]
+    return columns
+
+
+@dataclass
+class DealView:
+    deal: Deal
+    activity: list[dict[str, Any]]
+
+
+def view_deal(uow: UnitOfWork, deal_id: int) -> DealView:
+    with uow:
+        deal = _get(uow, deal_id, lock=False)
+        return DealView(deal, uow.deals.activity(deal_id))
+
+
+Action = Callable[[Deal, datetime], StageChange | None]
+
+
+def act(uow: UnitOfWork, playbook: Playbook, deal_id: int, action: str, *, by: str, now: datetime,
+        to: str | None = None, reason: str | None = None, note: str | None = None, value: float | None = None,
+        owner: str | None = None) -> DealView:
+    """Do one of the moves sales makes on a deal, as the playbook allows, recorded with who did it:
+    accept, reject (hand back), disqualify, win, lose, move (to a stage), reassign (to an owner)."""
+    moves: dict[str, Action] = {
+        "accept": lambda deal, at: domain.accept(deal, playbook, at=at, by=by, note=note),
+        "reject": lambda deal, at: domain.hand_back(deal, reason, playbook, at=at, by=by, note=note),
+        "disqualify": lambda deal, at: domain.disqualify(deal, reason, playbook, at=at, by=by, note=note),
+        "win": lambda deal, at: domain.win(deal, value, playbook, at=at, by=by, note=note),
+        "lose": lambda deal, at: domain.lose(deal, reason, playbook, at=at, by=by, note=note),
+        "move": lambda deal, at: domain.move_deal(deal, _required(to, "to"), playbook, at=at, by=by,
+                                                  reason=reason, note=note),
+        "reassign": lambda deal, at: domain.reassign(deal, _required(owner, "owner").strip().lower(), at=at, by=by,
+                                                     note=note),
+    }
+    with uow:
+        deal = _get(uow, deal_id, lock=True)
+        moves[action](deal, now)
+        after_moves(uow, playbook, [deal.lead], now, deals={deal.lead.id: deal},  # type: ignore[dict-item]
+                    reassigned=[deal] if action == "reassign" else ())
+        if deal.dirty or deal.log:  # a reassignment: no lead move for after_moves to write it with
+            uow.deals.save([deal], now)
+            uow.deals.add_activity([deal])
+        uow.leads.save([deal.lead], now)
+        uow.leads.add_stage_changes(deal.lead.history)
+        uow.commit()
+        return DealView(deal, uow.deals.activity(deal_id))
+
+
+def _required(value: str | None, name: str) -> str:
+    if not value or not value.strip():
+        raise InvalidInput(f"{name}: required for this action", "missing_field")
+    return value
+
+
+def _get(uow: UnitOfWork, deal_id: int, *, lock: bool) -> Deal:
+    deal = uow.deals.get(deal_id, lock=lock)
+    if deal is None:
+        raise DealNotFound(f"no deal with id {deal_id}")
+    return deal
+
+
+def hand_back_report(uow: UnitOfWork, since: datetime | None, until: datetime | None) -> dict[str, int]:
+    """Marketing's feedback: how many leads sales handed back, by reason."""
+    with uow:
+        return uow.deals.hand_back_reasons(since, until)
+
+
+# --- reps and tasks ------------------------------------------------------------------------
+
+
+@dataclass
+class RepStatus:
+    email: str
+    name: str
+    teams: list[str]
+    away_until: datetime | None
+    inactive: bool
+    note: str | None
+    open_deals: int
+    available: bool
+
+
+def reps(uow: UnitOfWork, playbook: Playbook, now: datetime) -> list[RepStatus]:
+    """Every rep of the playbook's teams, with whether they get new leads now."""
+    routing = playbook.routing
+    people: dict[str, RepStatus] = {}
+    with uow:
+        stored = uow.deals.reps()
+        away = uow.deals.away(now)
+        for team in routing.teams.values():
+            for rep in team.reps:
+                if rep.email not in people:
+                    row = stored.get(rep.email, {})
+                    people[rep.email] = RepStatus(rep.email, rep.name, [], row.get("away_until"),
+                                                  bool(row.get("inactive")), row.get("note"), 0, rep.email not in away)
+                people[rep.email].teams.append(team.id)
+        load = uow.deals.workload(people, now)
+    for email, status in people.items():
+        status.open_deals = load[email].open_deals
+    return list(people.values())
+
+
+def set_away(uow: UnitOfWork, playbook: Playbook, email: str, *, until: datetime | None, inactive: bool,
+             note: str | None, now: datetime) -> None:
+    """Mark a rep out of office until a moment (or inactive): routing skips them meanwhile."""
+    email = email.strip().lower()
+    if playbook.routing.team_of(email) is None:
+        known = sorted({rep.email for team in playbook.routing.teams.values() for rep in team.reps})
+        raise InvalidInput(f"{email!r} is not a rep of any team in the playbook (reps: {', '.join(known)})",
+                           "unknown_rep")
+    with uow:
+        uow.deals.set_rep(email, away_until=until, inactive=inactive, note=note, now=now)
+        uow.commit()
+
+
+def tasks(uow: UnitOfWork, *, owner: str | None, lead_id: int | None, open_only: bool, before: int | None,
+          limit: int) -> list[Task]:
+    with uow:
+        return uow.deals.tasks(owner=owner, lead_id=lead_id, open_only=open_only, before=before, limit=limit)
+
+
+def complete_task(uow: UnitOfWork, task_id: int, now: datetime) -> None:
+    with uow:
+        if not uow.deals.complete_task(task_id, now):
+            raise TaskNotFound(f"no task with id {task_id}")
+        uow.commit()

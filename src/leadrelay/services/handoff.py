@@ -1,0 +1,285 @@
+"""What follows leads' moves, inside the transaction that made them: the hand-off (a deal card,
+routed to an owner, with the hand-off package), deals following their leads, the playbook's
+automations (tasks, fields, emails, webhooks), and webhook notifications — every side effect
+written to the outbox, delivered by the worker after commit.
+
+Every use case that moves leads (ingestion, imports, rescoring, moves by hand, deal actions)
+calls `after_moves` once before it commits.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from leadrelay.adapters.deals import NewTask
+from leadrelay.adapters.outbox import NewItem
+from leadrelay.domain import automations as auto
+from leadrelay.domain.deals import Deal, follow, is_hand_off, open_deal, package
+from leadrelay.domain.lifecycle import RuleContext
+from leadrelay.domain.model import Lead, StageChange
+from leadrelay.domain.playbook import Playbook
+from leadrelay.domain.processing import update_fields
+from leadrelay.domain.routing import route
+from leadrelay.domain.scoring import engagement_at, engagement_breakdown
+from leadrelay.services.unit_of_work import UnitOfWork
+
+Scores = dict[str, float]
+
+
+def scores_of(lead: Lead, playbook: Playbook) -> Scores:
+    engagement = engagement_at(lead.engagement, playbook.scoring, lead.engagement.as_of) if lead.engagement.as_of else 0.0
+    return {"fit": lead.fit, "engagement": engagement, "total": lead.fit + engagement}
+
+
+def needs_scores(playbook: Playbook) -> bool:
+    """Whether callers must note scores before a change (for `score_crossed` automations)."""
+    return any(automation.on == "score_crossed" for automation in playbook.automations)
+
+
+@dataclass
+class Followed:
+    opened: list[Deal] = field(default_factory=list)
+    closed: list[Deal] = field(default_factory=list)
+    tasks: int = 0
+    outbox: int = 0
+
+
+def after_moves(
+    uow: UnitOfWork,
+    playbook: Playbook,
+    leads: Iterable[Lead],
+    now: datetime,
+    *,
+    deals: Mapping[int, Deal] | None = None,
+    reassigned: Collection[Deal] = (),
+    scores_before: Mapping[int, Scores] | None = None,
+) -> Followed:
+    """Act on the unsaved stage history of `leads` (and on deals reassigned by hand), writing
+    deals, their activity, routing state, tasks and outbox items. The leads themselves are
+    saved by the caller, after this (hand-off sets their owner, automations their fields).
+    `deals`: open deals the caller already loaded (and locked), by lead id."""
+    moved = [lead for lead in leads if lead.history]
+    watched = _watched_stages(playbook)
+    relevant = [lead for lead in moved if any(_touches(change, watched, playbook) for change in lead.history)]
+    if scores_before is not None and needs_scores(playbook):
+        crossed = {id(lead) for lead in leads if id(lead) in scores_before}
+    else:
+        crossed = set()
+    if not relevant and not reassigned and not crossed:
+        return Followed()
+    run = _Run(uow, playbook, now)
+    run.open = dict(deals or {})
+    missing = {lead.id: lead for lead in relevant if lead.id not in run.open and lead.id is not None}
+    run.open.update(uow.deals.open_for(missing, lock=True))
+    run.prepare_routing([lead for lead in relevant if lead.id not in run.open
+                         and any(is_hand_off(c, playbook) for c in lead.history)])
+    for lead in sorted(relevant, key=lambda lead: lead.history[0].at):
+        for change in lead.history:
+            run.follow(lead, change)
+    for deal in reassigned:
+        run.happened(deal.lead, auto.Happening("deal_assigned"), deal)
+        run.notify("deal.assigned", deal)
+    for lead in leads:
+        if id(lead) in crossed:
+            run.happened(lead, auto.Happening("score_crossed", scores_before=scores_before[id(lead)],  # type: ignore[index]
+                                              scores_after=scores_of(lead, playbook)), run.open.get(lead.id))  # type: ignore[arg-type]
+    return run.write()
+
+
+def _watched_stages(playbook: Playbook) -> set[str] | None:
+    """Stages whose entering or leaving matters (None: every stage, an automation listens to all)."""
+    watched = set(playbook.sales_stages)
+    for automation in playbook.automations:
+        if automation.on in ("stage_entered", "stage_left"):
+            if automation.stage is None:
+                return None
+            watched.add(automation.stage)
+    return watched
+
+
+def _touches(change: StageChange, watched: set[str] | None, playbook: Playbook) -> bool:
+    return watched is None or change.to_stage in watched or (change.from_stage or "") in watched
+
+
+class _Run:
+    """One transaction's worth of following moves."""
+
+    def __init__(self, uow: UnitOfWork, playbook: Playbook, now: datetime) -> None:
+        self.uow, self.playbook, self.now = uow, playbook, now
+        self.open: dict[int, Deal] = {}
+        self.touched: dict[int, Deal] = {}  # by id(deal)
+        self.opened: list[Deal] = []
+        self.closed: list[Deal] = []
+        self.tasks: list[NewTask] = []
+        self.items: list[NewItem] = []
+        self.accounts: dict[int, dict[str, Any]] = {}
+        self.events: dict[int, list[Any]] = {}
+        self.seats: dict[tuple[str, str], Any] = {}
+        self.workload: dict[str, Any] = {}
+        self.away: set[str] = set()
+
+    # --- routing ---------------------------------------------------------------------------
+    def prepare_routing(self, handing_off: list[Lead]) -> None:
+        """Load, once, what routing and the hand-off package need for the leads handed off."""
+        if not handing_off:
+            return
+        routing = self.playbook.routing
+        self.accounts = self.uow.deals.accounts_of({lead.account_id for lead in handing_off if lead.account_id})
+        self.seats = self.uow.deals.seats(list(routing.teams), lock=True)
+        emails = {rep.email for team in routing.teams.values() for rep in team.reps}
+        emails |= {account["owner"] for account in self.accounts.values() if account.get("owner")}
+        self.workload = self.uow.deals.workload(emails, _period_start(self.now, routing.period, self.playbook.timezone))
+        self.away = self.uow.deals.away(self.now)
+        self.events = self.uow.leads.events_of([lead.id for lead in handing_off])  # type: ignore[misc]
+
+    def hand_off(self, change: StageChange) -> Deal:
+        lead = change.lead
+        account = self.accounts.get(lead.account_id or 0)
+        assignment = route(self._context(lead, account), self.playbook.routing, self.seats, self.workload,
+                           away=self.away, account_owner=(account or {}).get("owner"), now=change.at)
+        scoring = self.playbook.scoring
+        labels = {name: spec.label for name, spec in self.playbook.fields.items()}
+        deal = open_deal(change, assignment, package(
+            lead, self.events.get(lead.id, []),  # type: ignore[arg-type]
+            engagement=engagement_at(lead.engagement, scoring, max(change.at, lead.engagement.as_of or change.at)),
+            engagement_breakdown=engagement_breakdown(lead.engagement, scoring, change.at), fields=labels,
+        ))
+        self.opened.append(deal)
+        return deal
+
+    # --- following ---------------------------------------------------------------------------
+    def follow(self, lead: Lead, change: StageChange) -> None:
+        deal = self.open.get(lead.id)  # type: ignore[arg-type]
+        if deal is None and is_hand_off(change, self.playbook):
+            deal = self.open[lead.id] = self.hand_off(change)  # type: ignore[index]
+            self.touched[id(deal)] = deal
+            self.notify("deal.opened", deal)
+            if deal.owner:
+                self.happened(lead, auto.Happening("deal_assigned"), deal)
+        elif deal is not None:
+            follow(deal, change, self.playbook)
+            self.touched[id(deal)] = deal
+            if deal.is_open:
+                self.notify("deal.moved", deal, change)
+            else:
+                del self.open[lead.id]  # type: ignore[arg-type]
+                self.closed.append(deal)
+                self.notify("deal.closed", deal, change)
+                if deal.outcome == "handed_back":
+                    self.happened(lead, auto.Happening("hand_back"), deal)
+        if change.from_stage is not None:
+            self.happened(lead, auto.Happening("stage_left", change.from_stage), deal)
+        self.happened(lead, auto.Happening("stage_entered", change.to_stage), deal)
+
+    def happened(self, lead: Lead, happening: auto.Happening, deal: Deal | None) -> None:
+        matching = [a for a in self.playbook.automations if a.on == happening.trigger]
+        if not matching:
+            return
+        context = self._context(lead, self._account(lead), deal)
+        for automation in matching:
+            if automation.matches(happening, context):
+                for action in automation.actions:
+                    self._act(automation, action, lead, deal, context)
+
+    def _act(self, automation: auto.Automation, action: auto.Action, lead: Lead, deal: Deal | None,
+             context: Mapping[str, Any]) -> None:
+        if isinstance(action, auto.TaskAction):
+            self.tasks.append(NewTask(lead, deal, deal.owner if deal else lead.owner, action.title,
+                                      self.now + timedelta(hours=action.due_hours), automation.name))
+        elif isinstance(action, auto.SetAction):
+            update_fields(lead, dict(action.values), self.playbook, self.now)
+        elif isinstance(action, auto.WebhookAction):
+            self.notify(action.event, deal, lead=lead, automation=automation.name)
+        elif isinstance(action, auto.EmailAction):
+            to = self._recipient(action.to, deal)
+            if to:
+                self.items.append(NewItem(uuid.uuid4().hex, "email", f"automation.{automation.name}"[:100], {
+                    "to": [to], "subject": action.subject(context).strip()[:300], "text": action.body(context),
+                    "lead_id": lead.id, "deal_id": deal.id if deal else None,
+                }))
+
+    def _recipient(self, to: str, deal: Deal | None) -> str | None:
+        if to == "owner":
+            return deal.owner if deal else None
+        if to == "manager":
+            team = self.playbook.routing.teams.get(deal.team) if deal else None
+            return team.manager if team else None
+        return to
+
+    def notify(self, event: str, deal: Deal | None, change: StageChange | None = None, *, lead: Lead | None = None,
+               automation: str | None = None) -> None:
+        """A webhook item for each subscription that wants `event` (its body built after the write,
+        when the deal has its id)."""
+        for webhook in self.uow.outbox.webhooks(active_only=True):
+            if webhook.wants(event):
+                self.items.append(NewItem(uuid.uuid4().hex, "webhook", event, {
+                    "_deal": deal, "_lead": lead or (deal.lead if deal else None), "_change": change,
+                    "_automation": automation,
+                }, webhook.id))
+
+    # --- context and writing ---------------------------------------------------------------
+    def _account(self, lead: Lead) -> dict[str, Any] | None:
+        if lead.account_id and lead.account_id not in self.accounts:
+            self.accounts.update(self.uow.deals.accounts_of([lead.account_id]))
+        return self.accounts.get(lead.account_id or 0)
+
+    def _context(self, lead: Lead, account: dict[str, Any] | None, deal: Deal | None = None) -> RuleContext:
+        context = RuleContext(lead, self.playbook, self.now)
+        context["account"] = dict(account or {})
+        context["deal"] = _deal_summary(deal) if deal else {}
+        context["scores"] = {k: round(v, 1) for k, v in scores_of(lead, self.playbook).items()}
+        return context
+
+    def write(self) -> Followed:
+        deals = self.uow.deals
+        deals.add([deal for deal in self.opened], self.now)
+        deals.save([deal for deal in self.touched.values() if deal.dirty and deal.id is not None], self.now)
+        deals.add_activity(self.touched.values())
+        deals.save_seats([seat for seat in self.seats.values() if seat.dirty])
+        deals.add_tasks(self.tasks, self.now)
+        self.uow.outbox.add([_finished(item, self.now) for item in self.items], self.now)
+        return Followed(self.opened, self.closed, len(self.tasks), len(self.items))
+
+
+def _period_start(now: datetime, period: str, zone_name: str) -> datetime:
+    """The start of the current day (or week, from Monday) in the playbook's time zone."""
+    local = now.astimezone(ZoneInfo(zone_name))
+    start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if period == "week":
+        start -= timedelta(days=start.weekday())
+    return start
+
+
+def _deal_summary(deal: Deal) -> dict[str, Any]:
+    return {
+        "id": deal.id, "lead_id": deal.lead.id, "stage": deal.stage, "team": deal.team, "owner": deal.owner,
+        "opened_at": deal.opened_at.isoformat(), "closed_at": deal.closed_at.isoformat() if deal.closed_at else None,
+        "outcome": deal.outcome, "close_reason": deal.close_reason, "value": deal.value, "routed_by": deal.routed_by,
+    }
+
+
+def _finished(item: NewItem, now: datetime) -> NewItem:
+    """A webhook body, now that deals and leads have their ids."""
+    if item.kind != "webhook":
+        return item
+    deal, lead, change = item.payload["_deal"], item.payload["_lead"], item.payload["_change"]
+    data: dict[str, Any] = {}
+    if lead is not None:
+        data["lead"] = {"id": lead.id, "email": lead.email, "stage": lead.stage, "owner": lead.owner,
+                        "source": lead.source, "fields": lead.fields, "fit": lead.fit}
+    if deal is not None:
+        data["deal"] = _deal_summary(deal)
+        if item.event == "deal.opened":
+            data["deal"]["package"] = deal.package
+    if change is not None:
+        data["move"] = {"from": change.from_stage, "to": change.to_stage, "by": change.by, "reason": change.reason,
+                        "at": change.at.isoformat()}
+    if item.payload["_automation"]:
+        data["automation"] = item.payload["_automation"]
+    body = {"id": item.key, "type": item.event, "created_at": now.isoformat(), "data": data}
+    return NewItem(item.key, item.kind, item.event, body, item.webhook_id)
