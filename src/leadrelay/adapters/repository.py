@@ -280,6 +280,10 @@ class LeadRepository:
         rows = self.connection.execute(query.order_by(accounts.c.id.desc()).limit(limit))
         return [dict(row._mapping) for row in rows]
 
+    def update_account(self, account_id: int, values: dict[str, Any]) -> None:
+        if values:
+            self.connection.execute(update(accounts).where(accounts.c.id == account_id).values(values))
+
     def stage_counts(self, column: str = "stage") -> dict[str, int]:
         query = select(leads.c[column], func.count()).where(leads.c.merged_into.is_(None)).group_by(leads.c[column])
         return {stage: count for stage, count in self.connection.execute(query)}

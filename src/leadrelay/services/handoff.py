@@ -29,6 +29,7 @@ from leadrelay.domain.scoring import engagement_at, engagement_breakdown
 from leadrelay.services.unit_of_work import UnitOfWork
 
 Scores = dict[str, float]
+TEMPLATE_NAMES = ("lead", "fit", "engagement", "total", "stage", "account", "deal", "scores")
 
 
 def scores_of(lead: Lead, playbook: Playbook) -> Scores:
@@ -198,8 +199,9 @@ class _Run:
         elif isinstance(action, auto.EmailAction):
             to = self._recipient(action.to, deal)
             if to:
+                values = {name: context[name] for name in TEMPLATE_NAMES}  # a plain mapping, every value computed
                 self.items.append(NewItem(uuid.uuid4().hex, "email", f"automation.{automation.name}"[:100], {
-                    "to": [to], "subject": action.subject(context).strip()[:300], "text": action.body(context),
+                    "to": [to], "subject": action.subject(values).strip()[:300], "text": action.body(values),
                     "lead_id": lead.id, "deal_id": deal.id if deal else None,
                 }))
 

@@ -11,20 +11,27 @@ from fastapi_offline import FastAPIOffline
 
 from leadrelay import __version__
 from leadrelay.bootstrap import App
-from leadrelay.entrypoints.api import accounts, errors, leads, playbook, rejections, tracking
+from leadrelay.entrypoints.api import accounts, deals, errors, leads, playbook, rejections, reps, tracking, webhooks
+from leadrelay.entrypoints.worker import Worker
 from leadrelay.services.tracking import BatchWriter
 
 
 def create_app(leadrelay: App) -> FastAPI:
     writer = BatchWriter(leadrelay.uow, leadrelay.playbook, max_pending=leadrelay.settings.max_pending_batches)
 
+    worker = Worker(leadrelay) if leadrelay.settings.worker_in_server else None
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         writer.start()
+        if worker is not None:
+            worker.start()
         try:
             yield
         finally:
             writer.stop()
+            if worker is not None:
+                worker.stop()
 
     api = FastAPIOffline(
         title="LeadRelay",
@@ -40,6 +47,6 @@ def create_app(leadrelay: App) -> FastAPI:
     api.state.leadrelay = leadrelay
     api.state.writer = writer
     errors.install(api)
-    for module in (tracking, leads, accounts, playbook, rejections):
+    for module in (tracking, leads, deals, reps, accounts, webhooks, playbook, rejections):
         api.include_router(module.router)
     return api

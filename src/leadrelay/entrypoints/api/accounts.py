@@ -30,11 +30,29 @@ def list_accounts(
     )
 
 
+AccountId = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
+
+
 @router.get("/{account_id}", response_model=schemas.Account)
-def get_account(account_id: Annotated[int, Path(ge=1, le=schemas.MAX_ID)], app: AppDep) -> schemas.Account:
+def get_account(account_id: AccountId, app: AppDep) -> schemas.Account:
     """One account."""
     with app.read_uow() as uow:
         rows = uow.leads.accounts(account_id=account_id, limit=1)
     if not rows:
         raise AccountNotFound(f"no account with id {account_id}")
     return schemas.Account(**rows[0])
+
+
+@router.patch("/{account_id}", response_model=schemas.Account)
+def change_account(account_id: AccountId, body: schemas.AccountPatch, app: AppDep) -> schemas.Account:
+    """Make an account a target (named) account and give it an owner: routing's `account_owner`
+    rules then hand its leads to that rep."""
+    values = body.model_dump(exclude_unset=True)
+    if "owner" in values:
+        values["owner"] = (values["owner"] or "").strip().lower() or None
+    with app.uow() as uow:
+        if not uow.leads.accounts(account_id=account_id, limit=1):
+            raise AccountNotFound(f"no account with id {account_id}")
+        uow.leads.update_account(account_id, values)
+        uow.commit()
+    return get_account(account_id, app)

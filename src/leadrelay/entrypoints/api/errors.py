@@ -23,6 +23,7 @@ STATUS: dict[type[domain.DomainError], int] = {
     domain.Overloaded: 429,
     domain.MoveNotAllowed: 409,
     domain.MergeNotAllowed: 409,
+    domain.DealClosed: 409,
     domain.ReasonRequired: 422,
     domain.UnknownStage: 422,
     domain.InvalidField: 422,

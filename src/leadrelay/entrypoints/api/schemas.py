@@ -155,6 +155,7 @@ class Account(BaseModel):
     name: str | None
     group_id: str | None
     is_target: bool
+    owner: str | None = Field(None, description="The rep who owns it: a target account's leads go to them.")
     traits: dict[str, Any] | None
     leads: int | None = None
     created_at: datetime
@@ -162,6 +163,13 @@ class Account(BaseModel):
 
 class AccountPage(Page):
     items: list[Account]
+
+
+class AccountPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    is_target: bool | None = Field(None, description="A named (target) account.")
+    owner: Annotated[str, Field(max_length=320, pattern=r"^([^@\s]+@[^@\s]+)?$")] | None = Field(
+        None, description="The rep who owns it (empty text: nobody).")
 
 
 class PlaybookOut(BaseModel):
@@ -202,3 +210,197 @@ class RejectionOut(BaseModel):
 
 class RejectionPage(Page):
     items: list[RejectionOut]
+
+
+# --- deals, the board, reps and tasks --------------------------------------------------------
+
+Note = Annotated[str, Field(max_length=5000, pattern=r"^[^\x00]*$")]
+
+
+class DealAccount(BaseModel):
+    name: str | None = None
+    domain: str | None = None
+
+
+class DealSummary(BaseModel):
+    id: int
+    lead_id: int
+    email: str
+    name: str | None = Field(description="The lead's name, when known.")
+    company: str | None = None
+    account: DealAccount
+    stage: str
+    team: str = Field(description="The team, or the queue where the deal waits for an owner.")
+    owner: str | None
+    source: str | None
+    scores: Scores
+    opened_at: datetime
+    stage_entered_at: datetime
+    assigned_at: datetime | None
+    closed_at: datetime | None
+    outcome: str | None = Field(description="won, lost, handed_back or disqualified; null while open.")
+    close_reason: str | None
+    value: float | None
+    routed_by: str = Field(description="Why this owner or queue, in plain words.")
+
+
+class DealActivity(BaseModel):
+    action: str
+    at: datetime
+    by: str
+    from_stage: str | None = None
+    to_stage: str | None = None
+    owner: str | None = None
+    reason: str | None = None
+    note: str | None = None
+    value: float | None = None
+
+
+class DealDetail(DealSummary):
+    package: dict[str, Any] = Field(description="The hand-off package: what marketing knew when it handed the lead over.")
+    activity: list[DealActivity]
+
+
+class DealPage(Page):
+    items: list[DealSummary]
+
+
+class BoardColumn(BaseModel):
+    stage: str
+    name: str
+    deals: list[DealSummary]
+
+
+class Board(BaseModel):
+    columns: list[BoardColumn]
+
+
+class DealAction(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    note: Note | None = Field(None, description="What the person wants to remember about this move.")
+
+
+class ReasonAction(DealAction):
+    reason: Text = Field(description="One of the playbook's reasons for this move.")
+
+
+class MoveDeal(DealAction):
+    to: Text = Field(description="The stage to move to (as the playbook allows).")
+    reason: Text | None = None
+
+
+class WinDeal(DealAction):
+    value: float | None = Field(None, ge=0, le=1e15, description="What the deal is worth.")
+
+
+class Reassign(DealAction):
+    owner: Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class HandBacks(BaseModel):
+    reasons: dict[str, int] = Field(description="Leads handed back to marketing, by reason.")
+    total: int
+
+
+class Rep(BaseModel):
+    email: str
+    name: str
+    teams: list[str]
+    away_until: datetime | None
+    inactive: bool
+    note: str | None
+    open_deals: int
+    available: bool = Field(description="Gets new leads now (not away, not inactive).")
+
+
+class RepAway(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    away_until: Moment | None = Field(None, description="Out of office until then (null: back now).")
+    inactive: bool = Field(False, description="Gets no new leads at all until set back to false.")
+    note: Note | None = None
+
+
+class TaskOut(BaseModel):
+    id: int
+    lead_id: int
+    deal_id: int | None
+    owner: str | None
+    title: str
+    due_at: datetime
+    created_at: datetime
+    done_at: datetime | None
+    automation: str | None
+
+
+class TaskPage(Page):
+    items: list[TaskOut]
+
+
+# --- webhooks and the outbox -------------------------------------------------------------------
+
+EventName = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^(\*|[a-z][a-z0-9_.\-]*)$")]
+
+
+class WebhookIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
+    url: Annotated[str, Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s\x00]+$")]
+    events: list[EventName] = Field(["*"], min_length=1, max_length=100,
+                                    description="Event names to receive (deal.opened, deal.assigned, deal.moved, "
+                                                "deal.closed, and the playbook automations' webhook events); * for all.")
+
+
+class WebhookPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[^\x00]*$")] | None = None
+    url: Annotated[str, Field(min_length=8, max_length=2000, pattern=r"^https?://[^\s\x00]+$")] | None = None
+    events: list[EventName] | None = Field(None, min_length=1, max_length=100)
+    active: bool | None = None
+
+
+class WebhookOut(BaseModel):
+    id: int
+    name: str
+    url: str
+    events: list[str]
+    active: bool
+    created_at: datetime
+
+
+class WebhookCreated(WebhookOut):
+    secret: str = Field(description="Signs every delivery (Standard Webhooks: webhook-signature). Shown once.")
+
+
+class OutboxItem(BaseModel):
+    id: int
+    key: str = Field(description="The idempotency key receivers see (Idempotency-Key, webhook-id).")
+    kind: str
+    event: str
+    webhook_id: int | None
+    status: str = Field(description="pending, delivered or dead (every attempt failed).")
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class OutboxPage(Page):
+    items: list[OutboxItem]
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    outbox_id: int
+    key: str
+    event: str
+    attempt: int
+    at: datetime
+    ok: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+
+
+class DeliveryPage(Page):
+    items: list[DeliveryOut]
