@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     worker_in_server: bool = True
     worker_poll_seconds: float = Field(1.0, gt=0, le=3600)
     outbox_max_attempts: int = Field(8, ge=1, le=100)
+    # how long a claimed item is a worker's: if that worker dies, it is delivered again after this
+    outbox_lease_seconds: float = Field(120.0, gt=0, le=86_400)
     webhook_timeout: float = Field(10.0, gt=0, le=300)
     # Email (SMTP): unset host means emails wait in the outbox until it is set.
     smtp_host: str = ""

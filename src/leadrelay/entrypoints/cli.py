@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +19,7 @@ from leadrelay.adapters.files import FileRefused, read_events, read_leads
 from leadrelay.adapters.playbook_file import PlaybookError, default_playbook_text, load_playbook
 from leadrelay.bootstrap import App, active_playbook, bootstrap
 from leadrelay.config import PLAYBOOK_FILE, get_settings
-from leadrelay.domain.clock import utc_now
+from leadrelay.domain.clock import UTC, utc_now
 from leadrelay.domain.errors import DomainError
 from leadrelay.domain.playbook import Playbook
 from leadrelay.services import leads as lead_service
@@ -39,6 +40,8 @@ app.add_typer(playbook_app, name="playbook")
 app.add_typer(import_app, name="import")
 app.add_typer(lead_app, name="lead")
 app.add_typer(apikey_app, name="apikey")
+rep_app = typer.Typer(help="Sales reps: who gets new leads now, and who is away.", no_args_is_help=True)
+app.add_typer(rep_app, name="rep")
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
@@ -336,6 +339,72 @@ def _serve(application: App, host: str | None, port: int | None) -> None:
     if not keys:
         console.print("No API key yet: create one with [bold]leadrelay apikey create --scope write --name website[/bold]")
     uvicorn.run(create_app(application), host=host, port=port, log_level="info", access_log=False)
+
+
+@app.command()
+def worker() -> None:
+    """Deliver the outbox (webhooks, emails) in this process, until stopped (Ctrl-C or SIGTERM).
+
+    The server runs a worker inside by default; run this when the server is started with
+    LEADRELAY_WORKER_IN_SERVER=false, or to add delivery processes (each item goes to one)."""
+    import signal
+    import threading
+
+    from leadrelay.entrypoints.worker import Worker
+
+    running = Worker(_app())
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    running.start()
+    console.print("Worker running: delivering webhooks and emails (Ctrl-C to stop).")
+    stop.wait()
+    running.stop()
+    console.print("Worker stopped.")
+
+
+@rep_app.command("list")
+def rep_list() -> None:
+    """The playbook's reps: their teams, open deals, and whether they get new leads now."""
+    from leadrelay.services.deals import reps
+
+    application = _app()
+    table = Table("rep", "name", "teams", "open deals", "gets new leads", "away until (UTC)", "note", title="Reps")
+    for rep in reps(application.read_uow(), application.playbook, utc_now()):
+        table.add_row(rep.email, rep.name, ", ".join(rep.teams), str(rep.open_deals),
+                      "yes" if rep.available else "[red]no[/red]" + (" (inactive)" if rep.inactive else ""),
+                      f"{rep.away_until:%Y-%m-%d %H:%M}" if rep.away_until else "", rep.note or "")
+    console.print(table)
+
+
+@rep_app.command("away")
+def rep_away(
+    email: Annotated[str, typer.Argument(help="The rep's email (as in the playbook's routing teams).")],
+    until: Annotated[datetime | None, typer.Option(help="Back at this moment (ISO 8601; UTC unless a zone is given).",
+                                                   formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S%z",
+                                                            "%Y-%m-%dT%H:%M%z"])] = None,
+    inactive: Annotated[bool, typer.Option(help="No new leads at all, until `rep back`.")] = False,
+    note: Annotated[str | None, typer.Option(help="Why (shown in `rep list`).")] = None,
+) -> None:
+    """Mark a rep out of office (until a moment) or inactive: routing skips them meanwhile."""
+    from leadrelay.services.deals import set_away
+
+    if until is None and not inactive:
+        raise Refused("say how long: --until 2026-12-01 (back then), or --inactive (until `leadrelay rep back`)")
+    moment = None if until is None else (until if until.tzinfo else until.replace(tzinfo=UTC)).astimezone(UTC)
+    application = _app()
+    set_away(application.uow(), application.playbook, email, until=moment, inactive=inactive, note=note, now=utc_now())
+    console.print(f"{email.strip().lower()} gets no new leads " + ("until set back" if inactive else f"until {moment:%Y-%m-%d %H:%M} UTC"))
+
+
+@rep_app.command("back")
+def rep_back(email: Annotated[str, typer.Argument(help="The rep's email.")]) -> None:
+    """The rep takes new leads again (their turn in the rotation was kept)."""
+    from leadrelay.services.deals import set_away
+
+    application = _app()
+    set_away(application.uow(), application.playbook, email, until=None, inactive=False, note=None, now=utc_now())
+    console.print(f"{email.strip().lower()} gets new leads again")
 
 
 @apikey_app.command("create")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from datetime import timedelta
 
 from leadrelay.adapters.email import SmtpSender, SmtpSettings
 from leadrelay.adapters.webhooks import WebhookSender
@@ -24,7 +25,8 @@ def deliverer(app: App) -> Deliverer:
             username=settings.smtp_username, password=settings.smtp_password, sender=settings.smtp_sender,
         ))
     return Deliverer(app.uow, webhooks=WebhookSender(timeout=settings.webhook_timeout), email=email,
-                     policy=Policy(max_attempts=settings.outbox_max_attempts))
+                     policy=Policy(max_attempts=settings.outbox_max_attempts,
+                                   lease=timedelta(seconds=settings.outbox_lease_seconds)))
 
 
 class Worker:
