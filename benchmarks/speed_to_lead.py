@@ -31,7 +31,9 @@ So:
 
 The client waits (bounded by --webhook-wait) for (b) before the next lead, so hand-offs do not
 overlap. Leads are spread over countries so that routing uses the three teams of the default
-playbook. The first --warmup hand-offs are made but not counted. With --concurrency K, a second
+playbook (half EMEA, 3 in 10 the Americas, 1 in 5 APAC), within the playbook's caps on open deals
+per rep up to about 3,000 leads in a run (a lead past a cap waits in the queue without an owner,
+and the final check reports it). The first --warmup hand-offs are made but not counted. With --concurrency K, a second
 set of leads is then handed off by K clients at once (each one lead after another).
 
 Beside them, in the same run and against the same server: the floor of the HTTP stack, a
@@ -281,6 +283,7 @@ class Timings:
     unsent: int = 0
     seconds: float = 0.0
     server_cores: float | None = None
+    client_cores: float = 0.0  # this process: the clients and the receiver
 
 
 def client(url: str, key: str) -> httpx.Client:
@@ -342,13 +345,14 @@ def hand_offs(url: str, key: str, receiver: Receiver, leads: list[Lead], clients
     if warmup:
         run(None, iter(leads[:warmup]), deadline)
         pending = iter(leads[warmup:])
-    before, start = http_ingest.cpu_seconds(server_pid), time.monotonic()
+    before, start, cpu = http_ingest.cpu_seconds(server_pid), time.monotonic(), time.process_time()
     threads = [threading.Thread(target=run, args=(timings, pending, deadline), daemon=True) for _ in range(clients)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(max(deadline - time.monotonic(), 0.0) + REQUEST_TIMEOUT + wait + 5.0)
     timings.seconds = time.monotonic() - start
+    timings.client_cores = (time.process_time() - cpu) / timings.seconds if timings.seconds else 0.0
     after = http_ingest.cpu_seconds(server_pid)
     if before is not None and after is not None and timings.seconds:
         timings.server_cores = (after - before) / timings.seconds
@@ -541,18 +545,16 @@ def report(name: str, result: Result, args: argparse.Namespace) -> bool:
     line("", "(a) request -> deal with an owner", seq.answered, TARGET_A)
     line("", "(b) request -> deal.opened received", seq.received, TARGET_B)
     line("", "    (b) - (a): webhook after the answer", seq.after)
-    cores = f", server {seq.server_cores:.2f} cores" if seq.server_cores is not None else ""
-    print(f"{'':<12}{len(seq.answered):,} hand-offs one after another in {seq.seconds:.1f} s{cores}")
+    print(f"{'':<12}{len(seq.answered):,} hand-offs one after another in {seq.seconds:.1f} s{_cores(seq)}")
     ok = _problems(seq)
     if result.concurrent is not None:
         con, k = result.concurrent, args.concurrency
         line("", f"{k} clients: floor", result.concurrent_floor)
         line("", f"{k} clients: (a) request -> deal with an owner", con.answered, TARGET_A)
         line("", f"{k} clients: (b) request -> deal.opened received", con.received, TARGET_B)
-        cores = f", server {con.server_cores:.2f} cores" if con.server_cores is not None else ""
         rate = len(con.answered) / con.seconds if con.seconds else 0.0
         print(f"{'':<12}{len(con.answered):,} hand-offs by {k} clients in {con.seconds:.1f} s "
-              f"({rate:.0f} a second){cores}")
+              f"({rate:.0f} a second){_cores(con)}")
         ok = _problems(con) and ok
     emails = f"; {result.emails:,} owner emails taken by the SMTP sink" if result.emails is not None else ""
     if result.checked:
@@ -561,6 +563,11 @@ def report(name: str, result: Result, args: argparse.Namespace) -> bool:
         print(f"{'':<12}checked: {result.leads:,} leads (warm-up included), each with one open deal and an owner; "
               f"{result.webhooks['received']:,} webhooks received, signatures valid{emails}")
     return ok and not result.checked
+
+
+def _cores(timings: Timings) -> str:
+    server = f"server {timings.server_cores:.2f}, " if timings.server_cores is not None else ""
+    return f"; CPU cores used: {server}client and receiver {timings.client_cores:.2f}"
 
 
 def _problems(timings: Timings) -> bool:

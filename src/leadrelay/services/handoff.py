@@ -123,32 +123,47 @@ class _Run:
         self.seats: dict[tuple[str, str], Any] = {}
         self.workload: dict[str, Any] = {}
         self.away: set[str] = set()
+        self.routing_loaded = False
+        self.period_start = _period_start(now, playbook.routing.period, playbook.timezone)
 
     # --- routing ---------------------------------------------------------------------------
     def prepare_routing(self, handing_off: list[Lead]) -> None:
-        """Load, once, what routing and the hand-off package need for the leads handed off."""
+        """Load, in a few queries, what routing and the hand-off package need for the leads
+        about to be handed off (a lead handed off later in the batch is loaded on its own)."""
         if not handing_off:
             return
+        self._load_routing_state()
+        self.accounts.update(self.uow.deals.accounts_of({lead.account_id for lead in handing_off if lead.account_id}))
+        self.events.update(self.uow.leads.events_of([lead.id for lead in handing_off]))  # type: ignore[misc]
+
+    def _load_routing_state(self) -> None:
+        if self.routing_loaded:
+            return
         routing = self.playbook.routing
-        self.accounts = self.uow.deals.accounts_of({lead.account_id for lead in handing_off if lead.account_id})
-        self.seats = self.uow.deals.seats(list(routing.teams), lock=True)
+        self.seats = self.uow.deals.seats(list(routing.teams), lock=True)  # hand-offs take turns: no lost turn
         emails = {rep.email for team in routing.teams.values() for rep in team.reps}
-        emails |= {account["owner"] for account in self.accounts.values() if account.get("owner")}
-        self.workload = self.uow.deals.workload(emails, _period_start(self.now, routing.period, self.playbook.timezone))
+        self.workload = self.uow.deals.workload(emails, self.period_start)
         self.away = self.uow.deals.away(self.now)
-        self.events = self.uow.leads.events_of([lead.id for lead in handing_off])  # type: ignore[misc]
+        self.routing_loaded = True
 
     def hand_off(self, change: StageChange) -> Deal:
         lead = change.lead
-        account = self.accounts.get(lead.account_id or 0)
+        self._load_routing_state()
+        if lead.id not in self.events:
+            self.events.update(self.uow.leads.events_of([lead.id]))  # type: ignore[list-item]
+        account = self._account(lead)
+        owner = (account or {}).get("owner")
+        if owner and owner not in self.workload:
+            self.workload.update(self.uow.deals.workload([owner], self.period_start))
         assignment = route(self._context(lead, account), self.playbook.routing, self.seats, self.workload,
-                           away=self.away, account_owner=(account or {}).get("owner"), now=change.at)
+                           away=self.away, account_owner=owner, now=change.at)
         scoring = self.playbook.scoring
         labels = {name: spec.label for name, spec in self.playbook.fields.items()}
+        at = max(change.at, lead.engagement.as_of or change.at)  # never before points already counted
         deal = open_deal(change, assignment, package(
             lead, self.events.get(lead.id, []),  # type: ignore[arg-type]
-            engagement=engagement_at(lead.engagement, scoring, max(change.at, lead.engagement.as_of or change.at)),
-            engagement_breakdown=engagement_breakdown(lead.engagement, scoring, change.at), fields=labels,
+            engagement=engagement_at(lead.engagement, scoring, at),
+            engagement_breakdown=engagement_breakdown(lead.engagement, scoring, at), fields=labels,
         ))
         self.opened.append(deal)
         return deal
