@@ -20,8 +20,8 @@ clock, the same as the client's), keyed by the lead's email in the body, answers
 and checks the Standard Webhooks signature with the subscription's secret.
 
 For each lead, one after another (speed to lead is latency, not throughput): an `identify`
-with fit traits (not timed), then, timed, a `track` "Demo Requested" to /v1/track with the write
-key (HTTP Basic). The default playbook fast-tracks a demo request to `sal`, which hands the lead
+with fit traits, then a `track` "Demo Requested" to /v1/track with the write key (HTTP Basic);
+each body is serialized before its clock starts. The default playbook fast-tracks a demo request to `sal`, which hands the lead
 to sales: the deal is opened, routed to a rep and its outbox items written in the transaction
 that stores the event, and the tracking API answers only once that transaction is committed.
 So:
@@ -33,17 +33,22 @@ The client waits (bounded by --webhook-wait) for (b) before the next lead, so ha
 overlap. Leads are spread over countries so that routing uses the three teams of the default
 playbook (half EMEA, 3 in 10 the Americas, 1 in 5 APAC), within the playbook's caps on open deals
 per rep up to about 3,000 leads in a run (a lead past a cap waits in the queue without an owner,
-and the final check reports it). The first --warmup hand-offs are made but not counted. With --concurrency K, a second
-set of leads is then handed off by K clients at once (each one lead after another).
+and the final check reports it). The first --warmup hand-offs are made but not counted. With
+--concurrency K, a second set of leads is then handed off by K clients at once (each client one
+lead after another, each with its own keep-alive connection).
 
 Beside them, in the same run and against the same server: the floor of the HTTP stack, a
 `POST /v1/track` whose body is not JSON, answered 400 before any key check or database work
-(uvicorn, FastAPI routing, the error handler, this client).
+(uvicorn, FastAPI routing, the error handler, this client); and the latency of each lead's
+`identify` (stored and scored like the demo request, but no hand-off), for what the hand-off
+itself adds. The table also shows (b) - (a), how long after the answer the webhook came, and the
+CPU used by the server and by this process.
 
 At the end every lead is checked through `GET /api/v1/deals?status=open`: each must have
 exactly one open deal, with an owner; and each must have had exactly one `deal.opened`, validly
 signed. The default playbook also emails the owner of each new deal ("tell the rep"); no SMTP
-server is set unless --smtp-sink is given (then a local sink takes them; needs aiosmtpd).
+server is set unless --smtp-sink is given (then a local sink takes them; needs aiosmtpd), so
+the worker tries each, fails at once, and tries again later, as a server without SMTP does.
 
 The exit status is 0 when every check passed (targets met or not), 1 otherwise.
 """
@@ -65,16 +70,17 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import http_ingest  # noqa: E402 - the server, process and database helpers
+import http_ingest  # the server, process and database helpers
 
 HOST = http_ingest.HOST
 TARGET_A = 0.050  # seconds, p99: request -> deal with an owner
@@ -107,7 +113,7 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keep-alive: the sender reuses its connection
 
-            def do_POST(self) -> None:  # noqa: N802 - the http.server name
+            def do_POST(self) -> None:  # the name http.server calls
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 arrived = time.monotonic()
                 self.send_response(200)
@@ -115,7 +121,7 @@ class Receiver:
                 self.end_headers()
                 receiver.took(arrived, body, self.headers)
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
                 pass
 
         self.server = ThreadingHTTPServer((HOST, 0), Handler)
@@ -127,11 +133,11 @@ class Receiver:
     def url(self) -> str:
         return f"http://{HOST}:{self.server.server_address[1]}/hooks"
 
-    def __enter__(self) -> Receiver:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         self.server.shutdown()
         self.server.server_close()
         self._thread.join(5.0)
@@ -205,7 +211,8 @@ def create_key(env: dict[str, str], directory: Path, scope: str) -> str:
     """`leadrelay apikey create`: the key is the last line it prints."""
     try:
         done = subprocess.run([*leadrelay_command(), "apikey", "create", "--name", f"speed-to-lead {scope}",
-                               "--scope", scope], env=env, cwd=directory, capture_output=True, timeout=KEY_SECONDS)
+                               "--scope", scope], env=env, cwd=directory, capture_output=True, timeout=KEY_SECONDS,
+                              check=False)
     except subprocess.TimeoutExpired:
         raise SystemExit(f"leadrelay apikey create did not finish within {KEY_SECONDS:.0f} s") from None
     lines = done.stdout.decode(errors="replace").strip().splitlines()
@@ -225,17 +232,17 @@ class SmtpSink:
         self.taken = 0
 
         class Handler:
-            async def handle_DATA(_self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802, N805
+            async def handle_DATA(_self, server: Any, session: Any, envelope: Any) -> str:
                 self.taken += 1
                 return "250 OK"
 
         self.controller = Controller(Handler(), hostname=HOST, port=http_ingest.free_port())
 
-    def __enter__(self) -> SmtpSink:
+    def __enter__(self) -> Self:
         self.controller.start()
         return self
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         self.controller.stop()
 
     @property
@@ -275,6 +282,7 @@ def make_leads(prefix: str, count: int) -> list[Lead]:
 class Timings:
     """What one set of hand-offs measured, in seconds."""
 
+    identified: list[float] = field(default_factory=list)  # the identify before: no hand-off
     answered: list[float] = field(default_factory=list)  # (a)
     received: list[float] = field(default_factory=list)  # (b)
     after: list[float] = field(default_factory=list)  # (b) - (a): the webhook after the answer
@@ -294,8 +302,10 @@ def client(url: str, key: str) -> httpx.Client:
 
 def hand_off(http: httpx.Client, receiver: Receiver, lead: Lead, wait: float, timings: Timings | None,
              lock: threading.Lock) -> None:
-    """One lead: identify (not timed), then the timed demo request and its webhook."""
+    """One lead: identify, then the demo request and its webhook."""
+    began = time.monotonic()
     answer = http.post("/v1/identify", content=lead.identify)
+    identified = time.monotonic() - began
     if answer.status_code != 200:
         with lock:
             if timings is not None:
@@ -313,6 +323,7 @@ def hand_off(http: httpx.Client, receiver: Receiver, lead: Lead, wait: float, ti
         if not ok:
             timings.failed.append(f"track {answer.status_code} {answer.text[:200]}")
             return
+        timings.identified.append(identified)
         timings.answered.append(answered)
         if received:
             timings.received.append(receiver.arrivals[lead.email] - began)
@@ -365,6 +376,7 @@ def floor(url: str, requests: int, clients: int) -> list[float]:
     """The HTTP stack alone: POST /v1/track with a body that is not JSON, answered 400 before any
     key check or database work."""
     latencies: list[float] = []
+    wrong: list[str] = []
     lock = threading.Lock()
     per_client = -(-requests // clients)
 
@@ -376,7 +388,8 @@ def floor(url: str, requests: int, clients: int) -> list[float]:
                 answer = http.post("/v1/track", content=b"not json", headers={"Content-Type": "application/json"})
                 mine.append(time.monotonic() - began)
                 if answer.status_code != 400:
-                    raise SystemExit(f"the floor request was answered {answer.status_code}, not 400: {answer.text[:200]}")
+                    wrong.append(f"{answer.status_code} {answer.text[:200]}")
+                    return
             with lock:
                 latencies.extend(mine)
 
@@ -385,6 +398,8 @@ def floor(url: str, requests: int, clients: int) -> list[float]:
         thread.start()
     for thread in threads:
         thread.join(REQUEST_TIMEOUT * per_client)
+    if wrong or len(latencies) < per_client * clients:
+        raise SystemExit(f"the floor requests were not all answered 400: {wrong[:1]}")
     return latencies
 
 
@@ -447,16 +462,22 @@ def percentiles(values: list[float]) -> tuple[float, float, float, float] | None
 
 def run_store(processes: http_ingest.Processes, kind: str, directory: Path, args: argparse.Namespace,
               profile: Path | None) -> Result:
-    with http_ingest.fresh_database(kind, directory, "speed_to_lead") as url:
-        with Receiver() as receiver:
-            sink = SmtpSink() if args.smtp_sink else None
-            if sink is not None:
-                sink.__enter__()
-            try:
-                return _against_server(processes, url, directory, args, profile, receiver, sink)
-            finally:
-                if sink is not None:
-                    sink.__exit__()
+    with ExitStack() as stack:
+        url = stack.enter_context(http_ingest.fresh_database(kind, directory, "speed_to_lead"))
+        receiver = stack.enter_context(Receiver())
+        sink = stack.enter_context(SmtpSink()) if args.smtp_sink else None
+        return _against_server(processes, url, directory, args, profile, receiver, sink)
+
+
+def concurrent_profile(profile: Path) -> Path:
+    return profile.with_name(f"{profile.stem}-concurrent{profile.suffix}")
+
+
+def start_py_spy(processes: http_ingest.Processes, output: Path, pid: int) -> subprocess.Popen[bytes]:
+    spy = processes.start([http_ingest.py_spy(), "record", "--format", "raw", "--threads", "--rate", "100",
+                           "--output", str(output), "--pid", str(pid)], stdout=subprocess.DEVNULL)
+    time.sleep(1.0)  # let it attach before the clock starts
+    return spy
 
 
 def _against_server(processes: http_ingest.Processes, url: str, directory: Path, args: argparse.Namespace,
@@ -478,9 +499,7 @@ def _against_server(processes: http_ingest.Processes, url: str, directory: Path,
         floor(base, 50, 1)  # warm the connection and the error path
         floor_times = floor(base, args.leads, 1)
         if profile is not None:
-            spy = processes.start([http_ingest.py_spy(), "record", "--format", "raw", "--threads", "--rate", "100",
-                                   "--output", str(profile), "--pid", str(server.pid)], stdout=subprocess.DEVNULL)
-            time.sleep(1.0)  # let it attach before the clock starts
+            spy = start_py_spy(processes, profile, server.pid)
         deadline = time.monotonic() + args.timeout
         sequential = hand_offs(base, write_key, receiver, sequential_leads, 1, args.webhook_wait, deadline,
                                server.pid, warmup=args.warmup)
@@ -490,9 +509,14 @@ def _against_server(processes: http_ingest.Processes, url: str, directory: Path,
         concurrent, concurrent_floor = None, []
         if concurrent_leads:
             concurrent_floor = floor(base, args.leads, args.concurrency)
+            if profile is not None:
+                spy = start_py_spy(processes, concurrent_profile(profile), server.pid)
             deadline = time.monotonic() + args.timeout
             concurrent = hand_offs(base, write_key, receiver, concurrent_leads, args.concurrency,
                                    args.webhook_wait, deadline, server.pid)
+            if spy is not None:
+                processes.stop(spy, signal.SIGINT)
+                spy = None
         # deliveries of the last leads that went over --webhook-wait, and repeats, have a moment to show
         time.sleep(0.5)
         deals = open_deals(base, admin_key)
@@ -501,8 +525,7 @@ def _against_server(processes: http_ingest.Processes, url: str, directory: Path,
             processes.stop(spy, signal.SIGINT)
         processes.stop(server, signal.SIGINT)
     leads = sequential_leads + concurrent_leads
-    problems = []
-    counts = Counter()
+    counts: Counter[str] = Counter()
     for lead in leads:
         found = deals.get(lead.email, [])
         if len(found) != 1:
@@ -531,17 +554,18 @@ def _ms(value: float) -> str:
 def line(store: str, what: str, values: list[float], target: float | None = None) -> None:
     cuts = percentiles(values)
     if cuts is None:
-        print(f"{store:<12}{what:<46}{'(nothing measured)':>40}")
+        print(f"{store:<12}{what:<48}{'(nothing measured)':>40}")
         return
     verdict = ""
     if target is not None:
         verdict = f"   <= {target * 1000:.0f} ms: {'met' if cuts[2] <= target else 'MISSED'}"
-    print(f"{store:<12}{what:<46}" + "".join(f"{_ms(v):>11}" for v in cuts) + verdict)
+    print(f"{store:<12}{what:<48}" + "".join(f"{_ms(v):>11}" for v in cuts) + verdict)
 
 
 def report(name: str, result: Result, args: argparse.Namespace) -> bool:
     seq = result.sequential
     line(name, "floor: POST /v1/track, not JSON -> 400", result.floor)
+    line("", "identify of the lead, just before (no hand-off)", seq.identified)
     line("", "(a) request -> deal with an owner", seq.answered, TARGET_A)
     line("", "(b) request -> deal.opened received", seq.received, TARGET_B)
     line("", "    (b) - (a): webhook after the answer", seq.after)
@@ -598,7 +622,8 @@ def main() -> int:
                         help="run a local SMTP server for the owner emails of the default playbook (needs aiosmtpd); "
                              "without it no SMTP server is set and those emails fail")
     parser.add_argument("--py-spy", type=Path, metavar="FILE", dest="profile",
-                        help="profile the (first store's) server with py-spy during the one-after-another hand-offs: "
+                        help="profile the (first store's) server with py-spy during the one-after-another hand-offs "
+                             "(and, with --concurrency, into FILE-concurrent during the others): "
                              "collapsed stacks, by thread")
     parser.add_argument("--quick", action="store_true", help="200 hand-offs: a smoke run")
     args = parser.parse_args()
@@ -630,14 +655,15 @@ def _benchmark(processes: http_ingest.Processes, directory: Path, args: argparse
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; {args.leads:,} hand-offs one after another "
           f"(after {args.warmup} not counted){concurrent}; default playbook, worker polling every {POLL_SECONDS} s, "
           f"{'owner emails to a local SMTP sink' if args.smtp_sink else 'no SMTP server'}")
-    print(f"{'':<58}{'p50':>11}{'p90':>11}{'p99':>11}{'max':>11}")
+    print(f"{'':<60}{'p50':>11}{'p90':>11}{'p99':>11}{'max':>11}")
     stores = [kind for kind in ("sqlite", "postgresql") if args.database in (kind, "both")]
     ok = True
     for kind in stores:
         result = run_store(processes, kind, directory, args, args.profile if kind == stores[0] else None)
         ok = report("SQLite" if kind == "sqlite" else "PostgreSQL", result, args) and ok
-    if args.profile is not None and args.profile.exists():
-        print(f"py-spy profile of the {stores[0]} server: {args.profile}")
+    for profile in (args.profile, concurrent_profile(args.profile) if args.profile else None):
+        if profile is not None and profile.exists():
+            print(f"py-spy profile of the {stores[0]} server: {profile}")
     return 0 if ok else 1
 
 

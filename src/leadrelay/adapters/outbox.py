@@ -9,7 +9,7 @@ de-duplicate by its key).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -108,10 +108,11 @@ class OutboxRepository:
         ])
         self.added += len(items)
 
-    def claim(self, now: datetime, *, limit: int, lease: timedelta) -> list[Item]:
-        """Take up to `limit` due items for delivery: each counts an attempt and is leased until
-        `now + lease` (falls due again then, unless its result is recorded first)."""
-        query = (select(outbox).where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now)
+    def claim(self, now: datetime, *, limit: int, lease: timedelta, kinds: Collection[str]) -> list[Item]:
+        """Take up to `limit` due items of these kinds for delivery: each counts an attempt and is
+        leased until `now + lease` (falls due again then, unless its result is recorded first)."""
+        query = (select(outbox).where(outbox.c.status == "pending", outbox.c.next_attempt_at <= now,
+                                      outbox.c.kind.in_(list(kinds)))
                  .order_by(outbox.c.next_attempt_at, outbox.c.id).limit(limit))
         if self.connection.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)

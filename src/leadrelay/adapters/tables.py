@@ -195,6 +195,7 @@ deals = Table(
           sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL")),
     Index("ix_deals_lead_id", "lead_id"),
     Index("ix_deals_owner_closed_at", "owner", "closed_at"),
+    Index("ix_deals_owner_assigned_at", "owner", "assigned_at"),  # new deals per rep in a period
     Index("ix_deals_stage", "stage", "closed_at"),
 )
 

@@ -91,6 +91,7 @@ def upgrade() -> None:
     with op.batch_alter_table('deals', schema=None) as batch_op:
         batch_op.create_index('ix_deals_lead_id', ['lead_id'], unique=False)
         batch_op.create_index('ix_deals_owner_closed_at', ['owner', 'closed_at'], unique=False)
+        batch_op.create_index('ix_deals_owner_assigned_at', ['owner', 'assigned_at'], unique=False)
         batch_op.create_index('ix_deals_stage', ['stage', 'closed_at'], unique=False)
         batch_op.create_index('uq_deals_open_lead_id', ['lead_id'], unique=True, sqlite_where=sa.text('closed_at IS NULL'), postgresql_where=sa.text('closed_at IS NULL'))
 
@@ -171,6 +172,7 @@ def downgrade() -> None:
         batch_op.drop_index('uq_deals_open_lead_id', sqlite_where=sa.text('closed_at IS NULL'), postgresql_where=sa.text('closed_at IS NULL'))
         batch_op.drop_index('ix_deals_stage')
         batch_op.drop_index('ix_deals_owner_closed_at')
+        batch_op.drop_index('ix_deals_owner_assigned_at')
         batch_op.drop_index('ix_deals_lead_id')
 
     op.drop_table('deals')
