@@ -5,8 +5,10 @@ reassign), with the playbook's rules enforced and errors answered as JSON with a
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -383,7 +385,7 @@ def test_deals_come_a_page_at_a_time_newest_first_each_exactly_once(server: Serv
         garbage = admin.get("/api/v1/deals", params={"cursor": "garbage!"})
 
     assert [len(found) for found in pages] == [3, 3, 1]
-    assert sorted(sum(pages, [])) == sorted(emails) and ids == sorted(ids, reverse=True)
+    assert sorted(email for found in pages for email in found) == sorted(emails) and ids == sorted(ids, reverse=True)
     assert len(open_ones) == 7
     assert_error(garbage, 400, "invalid_cursor")
 
@@ -545,3 +547,73 @@ def test_a_lead_handed_back_is_recycled_counted_by_reason_and_gets_a_new_deal_wh
     assert [d["closed_at"] is None for d in every] == [True, False]
     assert every[0]["stage"] == "sal"
     assert {**first_now, "scores": None} == {**rejected, "scores": None}  # the old deal stays closed as it was
+
+
+# --- hand-offs at the same moment -----------------------------------------------------------------
+
+CONCURRENT = 8
+
+
+def xfail_on_postgresql(request: pytest.FixtureRequest, server: Server, reason: str) -> None:
+    """The bug shows on PostgreSQL only (SQLite's unit of work takes the write lock first)."""
+    if server.app.engine.dialect.name == "postgresql":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def at_once(server: Server, calls: list[tuple[str, dict[str, Any]]]) -> list[httpx.Response]:
+    """POST each (path, body) from its own thread, all released together."""
+    barrier = threading.Barrier(len(calls))
+
+    def post(call: tuple[str, dict[str, Any]]) -> httpx.Response:
+        with server.admin() as admin:
+            barrier.wait(timeout=10)
+            return admin.post(call[0], json=call[1])
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(post, calls))
+
+
+def test_people_moving_the_same_lead_to_sales_at_once_get_one_deal_and_409s_never_a_500(
+    request: pytest.FixtureRequest, server: Server
+) -> None:
+    xfail_on_postgresql(request, server, "BUG: services/leads.py move_lead loads the lead without a row lock "
+                        "(_find -> uow.leads.get / by_email, lock=False): concurrent POST /api/v1/leads/{id}/move "
+                        "{to: sal} of one lead on PostgreSQL both hand it off, and the second INSERT INTO deals "
+                        "hits uq_deals_open_lead_id -> 500 internal_error instead of 409 move_not_allowed (or, when the "
+                        "first commit comes before the second looks for an open deal, both answer 200 and the lead's "
+                        "history holds lead -> sal twice)")
+    for n in range(4):  # every rep of the team has a seat in the rotation: only the deal itself can collide
+        send(server, *demo_request(f"warm{n}@race.example", country=AMERICAS_COUNTRY))
+    with server.admin() as admin:
+        lead_ids = [admin.post("/api/v1/leads", json={"email": f"same{n}@race.example", "fields": {"country": "US"}})
+                    .json()["id"] for n in range(4)]
+    answers: list[httpx.Response] = []
+    for lead_id in lead_ids:
+        answers += at_once(server, [(f"/api/v1/leads/{lead_id}/move", {"to": "sal"})] * CONCURRENT)
+    with server.admin() as admin:
+        deals = [admin.get("/api/v1/deals", params={"lead_id": lead_id}).json()["items"] for lead_id in lead_ids]
+        histories = [[(h["from_stage"], h["to_stage"]) for h in admin.get(f"/api/v1/leads/{lead_id}").json()["history"]]
+                     for lead_id in lead_ids]
+
+    assert [len(found) for found in deals] == [1] * len(lead_ids)  # the database's unique index holds: one deal
+    assert histories == [[(None, "lead"), ("lead", "sal")]] * len(lead_ids)  # moved once, not once per caller
+    assert Counter(answer.status_code for answer in answers) == {200: len(lead_ids), 409: len(answers) - len(lead_ids)}
+
+
+def test_leads_handed_off_at_once_are_all_routed_and_the_rotation_stays_fair(
+    request: pytest.FixtureRequest, server: Server, playbook: Playbook
+) -> None:
+    xfail_on_postgresql(request, server, "BUG: adapters/deals.py DealRepository.seats(lock=True) locks only the seat "
+                        "rows that exist: on PostgreSQL, concurrent hand-offs to a team whose reps have no seat yet "
+                        "all see the same empty rotation, give their leads to the same rep (round robin no longer "
+                        "fair) and the later INSERT INTO seats hits uq_seats_team_email -> 500 internal_error")
+    team = reps_of(playbook, "americas")
+    with server.admin() as admin:
+        lead_ids = [admin.post("/api/v1/leads", json={"email": f"lead{n}@race.example", "fields": {"country": "US"}})
+                    .json()["id"] for n in range(2 * len(team))]
+    answers = at_once(server, [(f"/api/v1/leads/{lead_id}/move", {"to": "sal"}) for lead_id in lead_ids])
+    with server.admin() as admin:
+        given = Counter(deal["owner"] for deal in admin.get("/api/v1/deals", params={"limit": 100}).json()["items"])
+
+    assert [answer.status_code for answer in answers] == [200] * len(lead_ids), [a.text for a in answers]
+    assert given == {rep: 2 for rep in team}
