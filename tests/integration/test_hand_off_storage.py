@@ -169,3 +169,20 @@ def test_a_score_crossing_automation_fires_once_when_the_line_is_crossed(store: 
     store.send(track("f-2", AT, "Form Submitted", user_id="u-1"), playbook=playbook)  # already above
 
     assert [task["title"] for task in store.rows(tables.tasks)] == ["Look at this engaged lead"]
+
+
+def test_merging_a_lead_with_an_open_deal_moves_the_deal_or_closes_it_as_a_duplicate(store: Store) -> None:
+    demo_request(store, 1)
+    store.send(identify("i-2", AT, user_id="u-2", email="same.person@firm1.example", country="DE"))
+    lead_service.merge_leads(store.uow(), store.playbook, "lead1@firm1.example", "same.person@firm1.example", NOW)
+
+    [deal] = store.rows(tables.deals)
+    target = store.lead("same.person@firm1.example")
+    assert deal["lead_id"] == target.id and deal["closed_at"] is None and target.owner == deal["owner"]
+
+    demo_request(store, 3)
+    lead_service.merge_leads(store.uow(), store.playbook, "lead3@firm3.example", "same.person@firm1.example", NOW)
+    kept, duplicate = store.rows(tables.deals)
+    assert kept["closed_at"] is None and (duplicate["outcome"], duplicate["lead_id"]) == ("merged", store.lead(
+        "lead3@firm3.example").id)
+    assert [row for row in store.rows(tables.deals) if row["closed_at"] is None] == [kept]

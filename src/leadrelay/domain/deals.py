@@ -48,7 +48,7 @@ class Deal:
     id: int | None = None
     assigned_at: datetime | None = None
     closed_at: datetime | None = None
-    outcome: str | None = None  # won, lost, handed_back, disqualified
+    outcome: str | None = None  # won, lost, handed_back, disqualified, merged
     close_reason: str | None = None
     value: float | None = None
     log: list[Activity] = field(default_factory=list)  # activity not yet stored
@@ -152,6 +152,20 @@ def reassign(deal: Deal, owner: str, *, at: datetime, by: str, note: str | None 
     deal.owner, deal.assigned_at, deal.dirty = owner, at, True
     deal.lead.owner, deal.lead.dirty = owner, True
     deal.log.append(Activity("reassigned", at, by, owner=owner, note=note))
+
+
+def merge_into(deal: Deal, target: Lead, target_deal: Deal | None, *, at: datetime, by: str) -> None:
+    """A lead with an open deal is merged into `target`: the deal goes with it, unless the target
+    has an open deal of its own (a lead never has two): then this one closes as a duplicate."""
+    if target_deal is None:
+        deal.lead = target
+        if target.owner is None:
+            target.owner, target.dirty = deal.owner, True
+        deal.log.append(Activity("merged", at, by, owner=deal.owner, note=f"now the deal of lead {target.id}"))
+    else:
+        deal.closed_at, deal.outcome, deal.close_reason = at, "merged", f"merged into deal {target_deal.id}"
+        deal.log.append(Activity("closed", at, by, reason=deal.close_reason))
+    deal.dirty = True
 
 
 def _check_open(deal: Deal) -> None:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from leadrelay.adapters.segment import InvalidMessage, checked_email, map_traits
+from leadrelay.domain.deals import merge_into
 from leadrelay.domain.errors import InvalidField, LeadNotFound
 from leadrelay.domain.lifecycle import move
 from leadrelay.adapters.repository import LeadFilter
@@ -55,6 +56,11 @@ def merge_leads(uow: UnitOfWork, playbook: Playbook, source_email: str, target_e
         source, target = _find(uow, source_email), _find(uow, target_email)
         merge(target, source, playbook, now)
         uow.leads.reassign(source.id, target.id)  # type: ignore[arg-type]
+        open_deals = uow.deals.open_for({source.id: source, target.id: target}, lock=True)  # type: ignore[dict-item]
+        if (deal := open_deals.get(source.id)) is not None:  # type: ignore[arg-type]
+            merge_into(deal, target, open_deals.get(target.id), at=now, by="merge")  # type: ignore[arg-type]
+            uow.deals.save([deal], now)
+            uow.deals.add_activity([deal])
         uow.leads.save([target, source], now)
         uow.commit()
     return target

@@ -238,7 +238,7 @@ class DealSummary(BaseModel):
     stage_entered_at: datetime
     assigned_at: datetime | None
     closed_at: datetime | None
-    outcome: str | None = Field(description="won, lost, handed_back or disqualified; null while open.")
+    outcome: str | None = Field(description="won, lost, handed_back, disqualified or merged; null while open.")
     close_reason: str | None
     value: float | None
     routed_by: str = Field(description="Why this owner or queue, in plain words.")
