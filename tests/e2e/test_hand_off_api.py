@@ -230,9 +230,6 @@ def test_a_lead_no_rule_routes_waits_in_the_unassigned_queue_until_someone_reass
     assert [deal["id"] for deal in mine] == [waiting["id"]]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: services/deals.py act('reassign') / domain/deals.py reassign() change "
-                   "only the owner: a deal taken from the 'unassigned' queue keeps team 'unassigned', so it is still "
-                   "listed in the queue (board/deals ?team=unassigned) although it has an owner")
 def test_a_deal_taken_from_the_queue_leaves_the_queue(server: Server, playbook: Playbook) -> None:
     email = "nobody@nowhere.example"
     maya = reps_of(playbook, "americas")[0]
@@ -450,10 +447,6 @@ def test_losing_a_deal_needs_one_of_the_playbooks_lost_reasons_and_a_refusal_cha
     assert [card["id"] for card in board] == [deal["id"]]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG (API inconsistency): entrypoints/api/schemas.py ReasonAction.reason is a "
-                   "required field, so POST /deals/{id}/lose (reject, disqualify) without `reason` is answered "
-                   "422 invalid_request 'body.reason: Field required' instead of 422 reason_required listing the "
-                   "playbook's reasons (as POST /leads/{id}/move does)")
 def test_losing_a_deal_without_any_reason_says_reason_required_and_lists_the_reasons(server: Server) -> None:
     email = "lose@deal.example"
     send(server, *demo_request(email, country=AMERICAS_COUNTRY))
@@ -554,12 +547,6 @@ def test_a_lead_handed_back_is_recycled_counted_by_reason_and_gets_a_new_deal_wh
 CONCURRENT = 8
 
 
-def xfail_on_postgresql(request: pytest.FixtureRequest, server: Server, reason: str) -> None:
-    """The bug shows on PostgreSQL only (SQLite's unit of work takes the write lock first)."""
-    if server.app.engine.dialect.name == "postgresql":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 def at_once(server: Server, calls: list[tuple[str, dict[str, Any]]]) -> list[httpx.Response]:
     """POST each (path, body) from its own thread, all released together."""
     barrier = threading.Barrier(len(calls))
@@ -574,14 +561,8 @@ def at_once(server: Server, calls: list[tuple[str, dict[str, Any]]]) -> list[htt
 
 
 def test_people_moving_the_same_lead_to_sales_at_once_get_one_deal_and_409s_never_a_500(
-    request: pytest.FixtureRequest, server: Server
+    server: Server
 ) -> None:
-    xfail_on_postgresql(request, server, "BUG: services/leads.py move_lead loads the lead without a row lock "
-                        "(_find -> uow.leads.get / by_email, lock=False): concurrent POST /api/v1/leads/{id}/move "
-                        "{to: sal} of one lead on PostgreSQL both hand it off, and the second INSERT INTO deals "
-                        "hits uq_deals_open_lead_id -> 500 internal_error instead of 409 move_not_allowed (or, when the "
-                        "first commit comes before the second looks for an open deal, both answer 200 and the lead's "
-                        "history holds lead -> sal twice)")
     for n in range(4):  # every rep of the team has a seat in the rotation: only the deal itself can collide
         send(server, *demo_request(f"warm{n}@race.example", country=AMERICAS_COUNTRY))
     with server.admin() as admin:
@@ -601,12 +582,8 @@ def test_people_moving_the_same_lead_to_sales_at_once_get_one_deal_and_409s_neve
 
 
 def test_leads_handed_off_at_once_are_all_routed_and_the_rotation_stays_fair(
-    request: pytest.FixtureRequest, server: Server, playbook: Playbook
+    server: Server, playbook: Playbook
 ) -> None:
-    xfail_on_postgresql(request, server, "BUG: adapters/deals.py DealRepository.seats(lock=True) locks only the seat "
-                        "rows that exist: on PostgreSQL, concurrent hand-offs to a team whose reps have no seat yet "
-                        "all see the same empty rotation, give their leads to the same rep (round robin no longer "
-                        "fair) and the later INSERT INTO seats hits uq_seats_team_email -> 500 internal_error")
     team = reps_of(playbook, "americas")
     with server.admin() as admin:
         lead_ids = [admin.post("/api/v1/leads", json={"email": f"lead{n}@race.example", "fields": {"country": "US"}})

@@ -16,6 +16,9 @@ from leadrelay.domain.model import Lead
 from leadrelay.domain.routing import Seat, Workload
 
 
+ROUTING_LOCK = 0x4C52_0001  # the advisory lock hand-offs take turns on (PostgreSQL)
+
+
 @dataclass(frozen=True, slots=True)
 class DealFilter:
     """What the board and the list of deals can be narrowed by (None: any)."""
@@ -87,11 +90,15 @@ class DealRepository:
         return found
 
     def get(self, deal_id: int, *, lock: bool = False) -> Deal | None:
+        """A deal with its lead; with `lock`, both rows locked (the lead first, as every use case
+        that moves leads locks them, so two never wait on each other)."""
         query = select(deals).where(deals.c.id == deal_id)
-        row = self.connection.execute(query.with_for_update() if lock else query).first()
+        row = self.connection.execute(query).first()
         if row is None:
             return None
         lead = self.leads.by_ids([row.lead_id], lock=lock)[row.lead_id]
+        if lock:
+            row = self.connection.execute(query.with_for_update()).one()  # as it is now that we hold it
         return _deal(row, lead)
 
     def page(self, filters: DealFilter, *, before: int | None, limit: int) -> list[tuple[Deal, dict[str, Any]]]:
@@ -167,9 +174,13 @@ class DealRepository:
         return found
 
     def seats(self, teams: Collection[str], *, lock: bool = False) -> dict[tuple[str, str], Seat]:
-        """Every rep's place in these teams' rotations; locked, so two hand-offs take turns."""
+        """Every rep's place in these teams' rotations. With `lock`, hand-offs take turns until
+        commit (a transaction-scoped advisory lock on PostgreSQL, since seats not yet written
+        cannot be row-locked; SQLite's writer holds the database already)."""
+        if lock and self.connection.dialect.name == "postgresql":
+            self.connection.execute(select(func.pg_advisory_xact_lock(ROUTING_LOCK)))
         query = select(seats).where(seats.c.team.in_(list(teams))).order_by(seats.c.id)
-        rows = self.connection.execute(query.with_for_update() if lock else query)
+        rows = self.connection.execute(query)
         return {(row.team, row.email): Seat(row.team, row.email, row.last_turn, row.assigned, row.last_assigned_at)
                 for row in rows}
 

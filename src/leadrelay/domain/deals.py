@@ -147,9 +147,13 @@ def lose(deal: Deal, reason: str | None, playbook: Playbook, *, at: datetime, by
     return move_deal(deal, _stage_with(playbook, "lost"), playbook, at=at, by=by, reason=reason, note=note)
 
 
-def reassign(deal: Deal, owner: str, *, at: datetime, by: str, note: str | None = None) -> None:
+def reassign(deal: Deal, owner: str, *, at: datetime, by: str, team: str | None = None,
+             note: str | None = None) -> None:
+    """Give an open deal to another owner; `team`: the owner's team, when the deal changes team
+    (a deal taken from the queue leaves it)."""
     _check_open(deal)
     deal.owner, deal.assigned_at, deal.dirty = owner, at, True
+    deal.team = team or deal.team
     deal.lead.owner, deal.lead.dirty = owner, True
     deal.log.append(Activity("reassigned", at, by, owner=owner, note=note))
 

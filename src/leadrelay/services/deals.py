@@ -73,8 +73,7 @@ def act(uow: UnitOfWork, playbook: Playbook, deal_id: int, action: str, *, by: s
         "lose": lambda deal, at: domain.lose(deal, reason, playbook, at=at, by=by, note=note),
         "move": lambda deal, at: domain.move_deal(deal, _required(to, "to"), playbook, at=at, by=by,
                                                   reason=reason, note=note),
-        "reassign": lambda deal, at: domain.reassign(deal, _required(owner, "owner").strip().lower(), at=at, by=by,
-                                                     note=note),
+        "reassign": lambda deal, at: _reassign(deal, playbook, _required(owner, "owner"), at=at, by=by, note=note),
     }
     with uow:
         deal = _get(uow, deal_id, lock=True)
@@ -88,6 +87,17 @@ def act(uow: UnitOfWork, playbook: Playbook, deal_id: int, action: str, *, by: s
         uow.leads.add_stage_changes(deal.lead.history)
         uow.commit()
         return DealView(deal, uow.deals.activity(deal_id))
+
+
+def _reassign(deal: Deal, playbook: Playbook, owner: str, *, at: datetime, by: str, note: str | None) -> None:
+    """The deal stays in its team when the new owner is in it, else goes to the owner's team."""
+    owner = owner.strip().lower()
+    current = playbook.routing.teams.get(deal.team)
+    if current is None or all(rep.email != owner for rep in current.reps):
+        team = playbook.routing.team_of(owner)
+        domain.reassign(deal, owner, at=at, by=by, team=team.id if team else None, note=note)
+    else:
+        domain.reassign(deal, owner, at=at, by=by, note=note)
 
 
 def _required(value: str | None, name: str) -> str:

@@ -21,17 +21,18 @@ from leadrelay.services.handoff import after_moves
 from leadrelay.services.unit_of_work import UnitOfWork
 
 
-def _find(uow: UnitOfWork, reference: str | int) -> Lead:
-    """A lead by email or id; a lead merged away stands for the lead it was merged into."""
+def _find(uow: UnitOfWork, reference: str | int, *, lock: bool = False) -> Lead:
+    """A lead by email or id; a lead merged away stands for the lead it was merged into. With
+    `lock`, its row stays locked until the unit of work ends: a use case that changes the lead
+    waits for another one changing it, then works on what that one stored."""
     if isinstance(reference, int):
-        lead = uow.leads.get(reference)
+        lead = uow.leads.by_ids([reference], lock=lock).get(reference)
     else:
-        lead = uow.leads.by_email(normalize_email(reference))
+        lead = uow.leads.by_emails([normalize_email(reference)], lock=lock).get(normalize_email(reference))
     if lead is None:
         raise LeadNotFound(f"no lead with {'id' if isinstance(reference, int) else 'email'} {reference!r}")
     while lead.merged_into is not None:
-        lead = uow.leads.get(lead.merged_into)  # type: ignore[assignment]
-        assert lead is not None
+        lead = uow.leads.by_ids([lead.merged_into], lock=lock)[lead.merged_into]
     return lead
 
 
@@ -41,7 +42,7 @@ def move_lead(
 ) -> StageChange:
     """Move the lead with this email (or id) to `to_stage`, as the playbook allows."""
     with uow:
-        lead = _find(uow, lead_ref)
+        lead = _find(uow, lead_ref, lock=True)
         change = move(lead, to_stage, playbook=playbook, at=now, by=by, reason=reason)
         after_moves(uow, playbook, [lead], now)
         uow.leads.save([lead], now)
@@ -53,7 +54,7 @@ def move_lead(
 def merge_leads(uow: UnitOfWork, playbook: Playbook, source_email: str, target_email: str, now: datetime) -> Lead:
     """Merge the lead `source_email` into `target_email`: its events, identities and scores follow."""
     with uow:
-        source, target = _find(uow, source_email), _find(uow, target_email)
+        source, target = _find(uow, source_email, lock=True), _find(uow, target_email, lock=True)
         merge(target, source, playbook, now)
         uow.leads.reassign(source.id, target.id)  # type: ignore[arg-type]
         open_deals = uow.deals.open_for({source.id: source, target.id: target}, lock=True)  # type: ignore[dict-item]

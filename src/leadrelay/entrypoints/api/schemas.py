@@ -281,7 +281,8 @@ class DealAction(BaseModel):
 
 
 class ReasonAction(DealAction):
-    reason: Text = Field(description="One of the playbook's reasons for this move.")
+    reason: Text | None = Field(None, description="One of the playbook's reasons for this move (required when "
+                                                  "the playbook lists reasons for it).")
 
 
 class MoveDeal(DealAction):
