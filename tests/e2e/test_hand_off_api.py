@@ -594,3 +594,30 @@ def test_leads_handed_off_at_once_are_all_routed_and_the_rotation_stays_fair(
 
     assert [answer.status_code for answer in answers] == [200] * len(lead_ids), [a.text for a in answers]
     assert given == {rep: 2 for rep in team}
+
+
+# --- touches ------------------------------------------------------------------------------------
+
+
+def test_reps_log_calls_emails_meetings_notes_and_the_leads_reply_on_a_deal(server: Server) -> None:
+    email = "touched@deal.example"
+    send(server, *demo_request(email, country=AMERICAS_COUNTRY))
+    with server.admin() as admin:
+        [deal] = admin.get("/api/v1/deals").json()["items"]
+        path = f"/api/v1/deals/{deal['id']}/touches"
+        call = admin.post(path, json={"kind": "call", "outcome": "voicemail", "by": deal["owner"]})
+        reply = admin.post(path, json={"kind": "email_reply", "note": "Thursday works"})
+        wrong_kind = admin.post(path, json={"kind": "fax"})
+        future = admin.post(path, json={"kind": "call", "at": "2199-01-01T00:00:00Z"})
+        before_deal = admin.post(path, json={"kind": "note", "at": "2000-01-01T00:00:00Z"})
+        first_page = admin.get(path, params={"limit": 1}).json()
+        second_page = admin.get(path, params={"limit": 1, "cursor": first_page["next_cursor"]}).json()
+        missing = admin.post("/api/v1/deals/999999/touches", json={"kind": "call"})
+
+    assert call.status_code == 201 and (call.json()["by"], call.json()["outcome"]) == (deal["owner"], "voicemail")
+    assert reply.status_code == 201 and reply.json()["by"] == "api:admin"
+    assert "fax" in assert_error(wrong_kind, 422, "invalid_touch")
+    assert "future" in assert_error(future, 422, "invalid_touch")
+    assert "before the deal was opened" in assert_error(before_deal, 422, "invalid_touch")
+    assert [t["kind"] for t in first_page["items"] + second_page["items"]] == ["email_reply", "call"]
+    assert_error(missing, 404, "deal_not_found")

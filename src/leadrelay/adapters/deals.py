@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
 
 from leadrelay.adapters.repository import LeadRepository, _chunks
-from leadrelay.adapters.tables import accounts, deal_activity, deals, leads, reps, seats, tasks
-from leadrelay.domain.deals import Deal
+from leadrelay.adapters.tables import accounts, deal_activity, deals, leads, reps, seats, tasks, touches
+from leadrelay.domain.deals import Deal, Touch
 from leadrelay.domain.model import Lead
 from leadrelay.domain.routing import Seat, Workload
 
@@ -156,6 +156,20 @@ class DealRepository:
         if until is not None:
             query = query.where(deals.c.closed_at < until)
         return {reason or "(none)": count for reason, count in self.connection.execute(query.group_by(deals.c.close_reason))}
+
+    # --- touches ------------------------------------------------------------------------------
+    def add_touch(self, deal: Deal, touch: Touch, now: datetime) -> dict[str, Any]:
+        values = {"deal_id": deal.id, "lead_id": deal.lead.id, "kind": touch.kind, "at": touch.at, "logged_at": now,
+                  "by": touch.by, "outcome": touch.outcome, "note": touch.note}
+        return dict(self.connection.execute(insert(touches).returning(*touches.c), values).one()._mapping)
+
+    def touches(self, deal_id: int, *, before: int | None, limit: int) -> list[dict[str, Any]]:
+        """A deal's touches, the last logged first."""
+        query = select(touches).where(touches.c.deal_id == deal_id)
+        if before is not None:
+            query = query.where(touches.c.id < before)
+        rows = self.connection.execute(query.order_by(touches.c.id.desc()).limit(limit))
+        return [dict(row._mapping) for row in rows]
 
     # --- routing state ----------------------------------------------------------------------
     def workload(self, emails: Collection[str], period_start: datetime) -> dict[str, Workload]:

@@ -295,3 +295,18 @@ deliveries = Table(
     Column("error", Text),
     Column("duration_ms", Float, nullable=False),
 )
+
+touches = Table(
+    "touches",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("deal_id", ForeignKey("deals.id"), nullable=False),
+    Column("lead_id", ForeignKey("leads.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # call, email, meeting, note, email_reply
+    Column("at", UtcDateTime, nullable=False),  # when it happened
+    Column("logged_at", UtcDateTime, nullable=False),
+    Column("by", String(320), nullable=False),
+    Column("outcome", String(200)),
+    Column("note", Text),
+    Index("ix_touches_deal_id_at", "deal_id", "at"),
+)

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from leadrelay.domain.errors import DealClosed, MoveNotAllowed
+from leadrelay.domain.errors import DealClosed, InvalidTouch, MoveNotAllowed
 from leadrelay.domain.lifecycle import move
 from leadrelay.domain.model import Engagement, Event, Lead, StageChange
 from leadrelay.domain.playbook import Playbook
@@ -183,6 +183,34 @@ def _stage_with(playbook: Playbook, outcome: str) -> str:
         if stage.outcome == outcome and stage.team == "sales":
             return stage.id
     raise MoveNotAllowed(f"the playbook has no sales stage with outcome {outcome!r}")
+
+
+# --- touches: what reps do to reach a lead ---------------------------------------------------
+
+TOUCH_KINDS = ("call", "email", "meeting", "note", "email_reply")
+ATTEMPT_KINDS = frozenset({"call", "email", "meeting"})  # the touches that count as attempts to reach the lead
+CLOCK_SKEW = timedelta(minutes=5)  # a touch's time may be this far ahead of ours (another device's clock)
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """A call, email, meeting, note, or the lead's email reply, logged on a deal."""
+
+    kind: str
+    at: datetime
+    by: str
+    outcome: str | None = None  # e.g. connected, voicemail, no answer
+    note: str | None = None
+
+
+def check_touch(deal: Deal, touch: Touch, now: datetime) -> None:
+    """A touch is one of the known kinds, happened after the deal opened, and not in the future."""
+    if touch.kind not in TOUCH_KINDS:
+        raise InvalidTouch(f"kind: {touch.kind!r} is not a touch (kinds: {', '.join(TOUCH_KINDS)})")
+    if touch.at > now + CLOCK_SKEW:
+        raise InvalidTouch(f"at: {touch.at.isoformat()} is in the future")
+    if touch.at < deal.opened_at:
+        raise InvalidTouch(f"at: {touch.at.isoformat()} is before the deal was opened ({deal.opened_at.isoformat()})")
 
 
 # --- the hand-off package: what marketing knows, so the rep sees why this lead is here --------

@@ -89,3 +89,7 @@ class TaskNotFound(NotFound):
 
 class OutboxItemNotFound(NotFound):
     code = "outbox_item_not_found"
+
+
+class InvalidTouch(DomainError):
+    code = "invalid_touch"

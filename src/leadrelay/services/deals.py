@@ -100,6 +100,22 @@ def _reassign(deal: Deal, playbook: Playbook, owner: str, *, at: datetime, by: s
         domain.reassign(deal, owner, at=at, by=by, note=note)
 
 
+def log_touch(uow: UnitOfWork, deal_id: int, touch: domain.Touch, now: datetime) -> dict[str, Any]:
+    """Log a call, email, meeting, note or email reply on a deal; the touch as stored."""
+    with uow:
+        deal = _get(uow, deal_id, lock=False)
+        domain.check_touch(deal, touch, now)
+        stored = uow.deals.add_touch(deal, touch, now)
+        uow.commit()
+    return stored
+
+
+def touches(uow: UnitOfWork, deal_id: int, *, before: int | None, limit: int) -> list[dict[str, Any]]:
+    with uow:
+        _get(uow, deal_id, lock=False)
+        return uow.deals.touches(deal_id, before=before, limit=limit)
+
+
 def _required(value: str | None, name: str) -> str:
     if not value or not value.strip():
         raise InvalidInput(f"{name}: required for this action", "missing_field")

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Response
 
 from leadrelay.adapters.deals import DealFilter
 from leadrelay.bootstrap import App
 from leadrelay.domain.clock import utc_now
-from leadrelay.domain.deals import Deal
+from leadrelay.domain.deals import Deal, Touch
 from leadrelay.domain.errors import InvalidInput
 from leadrelay.domain.scoring import engagement_at
 from leadrelay.entrypoints.api import schemas
@@ -157,3 +157,25 @@ def move(deal_id: DealId, body: schemas.MoveDeal, app: AppDep, key: AdminKey) ->
 def reassign(deal_id: DealId, body: schemas.Reassign, app: AppDep, key: AdminKey) -> schemas.DealDetail:
     """Give the deal to another owner (or take it from the queue)."""
     return _act(app, key, deal_id, "reassign", owner=body.owner, note=body.note)
+
+
+@router.post("/deals/{deal_id}/touches", response_model=schemas.TouchOut, status_code=201)
+def log_touch(deal_id: DealId, body: schemas.TouchIn, app: AppDep, key: AdminKey,
+              response: Response) -> schemas.TouchOut:
+    """Log a call, email, meeting or note on a deal, or the lead's email reply (`email_reply`)."""
+    now = utc_now()
+    touch = Touch(body.kind, body.at or now, body.by or f"api:{key.name}", body.outcome, body.note)
+    stored = deal_service.log_touch(app.uow(), deal_id, touch, now)
+    response.headers["Location"] = f"/api/v1/deals/{deal_id}/touches"
+    return schemas.TouchOut(**stored)
+
+
+@router.get("/deals/{deal_id}/touches", response_model=schemas.TouchPage)
+def list_touches(
+    deal_id: DealId, app: AppDep, limit: Annotated[schemas.Limit, Query()] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> schemas.TouchPage:
+    """The deal's touches, the last logged first."""
+    rows = deal_service.touches(app.read_uow(), deal_id, before=schemas.cursor_id(cursor), limit=limit)
+    return schemas.TouchPage(items=[schemas.TouchOut(**row) for row in rows],
+                             next_cursor=schemas.encode_cursor(rows[-1]["id"]) if len(rows) == limit else None)

@@ -24,6 +24,7 @@ STATUS: dict[type[domain.DomainError], int] = {
     domain.MoveNotAllowed: 409,
     domain.MergeNotAllowed: 409,
     domain.DealClosed: 409,
+    domain.InvalidTouch: 422,
     domain.ReasonRequired: 422,
     domain.UnknownStage: 422,
     domain.InvalidField: 422,

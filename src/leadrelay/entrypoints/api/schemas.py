@@ -298,6 +298,33 @@ class Reassign(DealAction):
     owner: Annotated[str, Field(min_length=3, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")]
 
 
+class TouchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: str = Field(description="call, email, meeting, note, or email_reply (the lead answered).")
+    at: Moment | None = Field(None, description="When it happened (default: now).")
+    by: Annotated[str, Field(max_length=320, pattern=r"^[^\x00]+$")] | None = Field(
+        None, description="Who did it (default: the API key's name).")
+    outcome: Annotated[str, Field(max_length=200, pattern=r"^[^\x00]*$")] | None = Field(
+        None, description="e.g. connected, voicemail, no answer.")
+    note: Note | None = None
+
+
+class TouchOut(BaseModel):
+    id: int
+    deal_id: int
+    lead_id: int
+    kind: str
+    at: datetime
+    logged_at: datetime
+    by: str
+    outcome: str | None
+    note: str | None
+
+
+class TouchPage(Page):
+    items: list[TouchOut]
+
+
 class HandBacks(BaseModel):
     reasons: dict[str, int] = Field(description="Leads handed back to marketing, by reason.")
     total: int
