@@ -11,8 +11,8 @@ from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
 
 from leadrelay.adapters.repository import LeadRepository, _chunks
 from leadrelay.adapters.tables import accounts, deal_activity, deals, leads, reps, seats, tasks, touches
-from leadrelay.domain.deals import Deal, Touch
-from leadrelay.domain.model import Lead
+from leadrelay.domain.deals import Deal
+from leadrelay.domain.model import Lead, Touch
 from leadrelay.domain.routing import Seat, Workload
 
 

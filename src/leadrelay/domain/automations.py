@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from leadrelay.domain.playbook import Condition
 
-Trigger = Literal["stage_entered", "stage_left", "score_crossed", "deal_assigned", "hand_back"]
-TRIGGERS: tuple[str, ...] = ("stage_entered", "stage_left", "score_crossed", "deal_assigned", "hand_back")
+Trigger = Literal["stage_entered", "stage_left", "score_crossed", "deal_assigned", "hand_back", "sla_warning",
+                  "sla_breach"]
+TRIGGERS: tuple[str, ...] = ("stage_entered", "stage_left", "score_crossed", "deal_assigned", "hand_back",
+                             "sla_warning", "sla_breach")
 Score = Literal["fit", "engagement", "total"]
 
 
@@ -62,9 +64,12 @@ class Automation:
     score: Score = "total"  # score_crossed: which score
     above: float | None = None  # score_crossed: the line crossed upwards
     when: Condition | None = None  # an extra condition on the lead
+    commitment: str | None = None  # sla_warning / sla_breach: which SLA commitment (None: any)
 
     def matches(self, happened: Happening, context: Mapping[str, Any]) -> bool:
         if happened.trigger != self.on:
+            return False
+        if self.commitment is not None and happened.commitment != self.commitment:
             return False
         if self.on in ("stage_entered", "stage_left") and self.stage is not None and happened.stage != self.stage:
             return False
@@ -81,5 +86,6 @@ class Happening:
 
     trigger: str
     stage: str | None = None
+    commitment: str | None = None
     scores_before: Mapping[str, float] = field(default_factory=dict)
     scores_after: Mapping[str, float] = field(default_factory=dict)

@@ -15,7 +15,7 @@ from typing import Any
 
 from leadrelay.domain.errors import DealClosed, InvalidTouch, MoveNotAllowed
 from leadrelay.domain.lifecycle import move
-from leadrelay.domain.model import Engagement, Event, Lead, StageChange
+from leadrelay.domain.model import TOUCH_KINDS, Engagement, Event, Lead, StageChange, Touch
 from leadrelay.domain.playbook import Playbook
 from leadrelay.domain.routing import Assignment
 
@@ -187,20 +187,7 @@ def _stage_with(playbook: Playbook, outcome: str) -> str:
 
 # --- touches: what reps do to reach a lead ---------------------------------------------------
 
-TOUCH_KINDS = ("call", "email", "meeting", "note", "email_reply")
-ATTEMPT_KINDS = frozenset({"call", "email", "meeting"})  # the touches that count as attempts to reach the lead
 CLOCK_SKEW = timedelta(minutes=5)  # a touch's time may be this far ahead of ours (another device's clock)
-
-
-@dataclass(frozen=True, slots=True)
-class Touch:
-    """A call, email, meeting, note, or the lead's email reply, logged on a deal."""
-
-    kind: str
-    at: datetime
-    by: str
-    outcome: str | None = None  # e.g. connected, voicemail, no answer
-    note: str | None = None
 
 
 def check_touch(deal: Deal, touch: Touch, now: datetime) -> None:

@@ -145,3 +145,18 @@ class Lead:
         values["email_domain"] = email_domain(self.email)
         values["stage"] = self.stage
         return values
+
+
+TOUCH_KINDS = ("call", "email", "meeting", "note", "email_reply")
+ATTEMPT_KINDS = frozenset({"call", "email", "meeting"})  # the touches that count as attempts to reach the lead
+
+
+@dataclass(frozen=True, slots=True)
+class Touch:
+    """A call, email, meeting, note, or the lead's email reply, logged on a deal."""
+
+    kind: str
+    at: datetime
+    by: str
+    outcome: str | None = None  # e.g. connected, voicemail, no answer
+    note: str | None = None

@@ -17,6 +17,7 @@ from leadrelay.domain.automations import Automation
 from leadrelay.domain.errors import InvalidField
 from leadrelay.domain.model import snake_name
 from leadrelay.domain.routing import Routing
+from leadrelay.domain.sla import Sla
 
 
 class Condition(Protocol):
@@ -196,6 +197,7 @@ class Playbook:
     hand_back_resets_engagement: bool = False  # a handed-back lead earns its engagement again from zero
     routing: Routing = field(default_factory=Routing)
     automations: tuple[Automation, ...] = ()
+    sla: Sla = field(default_factory=Sla)
     timezone: str = "UTC"
     source: str = ""  # the YAML text this playbook was read from
     moves: frozenset[tuple[str, str]] = field(default=frozenset())

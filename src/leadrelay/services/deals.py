@@ -12,7 +12,7 @@ from leadrelay.adapters.deals import DealFilter, Task
 from leadrelay.domain import deals as domain
 from leadrelay.domain.deals import Deal
 from leadrelay.domain.errors import DealNotFound, InvalidInput, TaskNotFound
-from leadrelay.domain.model import StageChange
+from leadrelay.domain.model import StageChange, Touch
 from leadrelay.domain.playbook import Playbook
 from leadrelay.services.handoff import after_moves
 from leadrelay.services.unit_of_work import UnitOfWork
@@ -100,7 +100,7 @@ def _reassign(deal: Deal, playbook: Playbook, owner: str, *, at: datetime, by: s
         domain.reassign(deal, owner, at=at, by=by, note=note)
 
 
-def log_touch(uow: UnitOfWork, deal_id: int, touch: domain.Touch, now: datetime) -> dict[str, Any]:
+def log_touch(uow: UnitOfWork, deal_id: int, touch: Touch, now: datetime) -> dict[str, Any]:
     """Log a call, email, meeting, note or email reply on a deal; the touch as stored."""
     with uow:
         deal = _get(uow, deal_id, lock=False)

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from leadrelay.adapters.deals import DealFilter
 from leadrelay.bootstrap import App
 from leadrelay.domain.clock import utc_now
-from leadrelay.domain.deals import Deal, Touch
+from leadrelay.domain.deals import Deal
+from leadrelay.domain.model import Touch
 from leadrelay.domain.errors import InvalidInput
 from leadrelay.domain.scoring import engagement_at
 from leadrelay.entrypoints.api import schemas
