@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
 
 from leadrelay.adapters.repository import LeadRepository, _chunks
-from leadrelay.adapters.tables import accounts, deal_activity, deals, leads, reps, seats, tasks, touches
+from leadrelay.adapters.tables import accounts, clocks, deal_activity, deals, leads, reps, seats, tasks, touches
 from leadrelay.domain.deals import Deal
-from leadrelay.domain.model import Lead, Touch
+from leadrelay.domain.model import ATTEMPT_KINDS, Lead, Touch
 from leadrelay.domain.routing import Seat, Workload
+from leadrelay.domain.sla import Clock
 
 
 ROUTING_LOCK = 0x4C52_0001  # the advisory lock hand-offs take turns on (PostgreSQL)
@@ -61,6 +62,12 @@ def _deal_values(deal: Deal, now: datetime) -> dict[str, Any]:
         "closed_at": deal.closed_at, "outcome": deal.outcome, "close_reason": deal.close_reason, "value": deal.value,
         "routed_by": deal.routed_by, "package": deal.package, "updated_at": now,
     }
+
+
+def _clock(row: Row[Any], deal: Deal) -> Clock:
+    return Clock(deal=deal, commitment=row.commitment, measure=row.measure, started_at=row.started_at,
+                 due_at=row.due_at, warn_at=row.warn_at, owner=row.owner, status=row.status, ended_at=row.ended_at,
+                 warned_at=row.warned_at, id=row.id, dirty=False)
 
 
 def _deal(row: Row[Any], lead: Lead) -> Deal:
@@ -123,6 +130,15 @@ class DealRepository:
         return [(_deal(row, by_id[row.lead_id]), {"name": row.account_name, "domain": row.account_domain})
                 for row in rows]
 
+    def by_ids(self, deal_ids: Collection[int], *, lock: bool = False) -> dict[int, Deal]:
+        """Deals with their leads (locked with `lock`: the leads first, then the deals)."""
+        rows = self.connection.execute(select(deals).where(deals.c.id.in_(list(deal_ids)))).all()
+        by_lead = self.leads.by_ids({row.lead_id for row in rows}, lock=lock)
+        if lock:
+            rows = self.connection.execute(select(deals).where(deals.c.id.in_(list(deal_ids)))
+                                           .order_by(deals.c.id).with_for_update()).all()
+        return {row.id: _deal(row, by_lead[row.lead_id]) for row in rows}
+
     def add(self, new: Sequence[Deal], now: datetime) -> None:
         for deal in new:  # few per batch: a hand-off is rare next to the events that cause it
             deal.id = self.connection.execute(deals.insert().returning(deals.c.id), _deal_values(deal, now)).scalar_one()
@@ -156,6 +172,49 @@ class DealRepository:
         if until is not None:
             query = query.where(deals.c.closed_at < until)
         return {reason or "(none)": count for reason, count in self.connection.execute(query.group_by(deals.c.close_reason))}
+
+    # --- SLA clocks ---------------------------------------------------------------------------
+    def running_clocks(self, by_id: dict[int, Deal]) -> dict[int, list[Clock]]:
+        """The running clocks of these deals, by deal id."""
+        found: dict[int, list[Clock]] = {deal_id: [] for deal_id in by_id}
+        for chunk in _chunks(by_id):
+            query = select(clocks).where(clocks.c.deal_id.in_(chunk), clocks.c.status == "running").order_by(clocks.c.id)
+            for row in self.connection.execute(query):
+                found[row.deal_id].append(_clock(row, by_id[row.deal_id]))
+        return found
+
+    def due_clock_deals(self, now: datetime, *, limit: int) -> list[int]:
+        """Deals with a running clock due now (to breach) or past its warning time (to warn), oldest first:
+        two reads of partial indexes, never a scan of every deal."""
+        due = (select(clocks.c.deal_id).where(clocks.c.status == "running", clocks.c.due_at <= now)
+               .order_by(clocks.c.due_at))
+        warn = (select(clocks.c.deal_id).where(clocks.c.status == "running", clocks.c.warned_at.is_(None),
+                                               clocks.c.warn_at <= now).order_by(clocks.c.warn_at))
+        ids: dict[int, None] = {}
+        for query in (due, warn):
+            ids.update(dict.fromkeys(self.connection.scalars(query.limit(limit))))
+        return list(ids)[:limit]
+
+    def save_clocks(self, changed: Iterable[Clock]) -> None:
+        for clock in changed:
+            values = {"deal_id": clock.deal.id, "commitment": clock.commitment, "measure": clock.measure,
+                      "team": clock.deal.team, "owner": clock.owner, "started_at": clock.started_at,
+                      "due_at": clock.due_at, "warn_at": clock.warn_at, "status": clock.status,
+                      "ended_at": clock.ended_at, "warned_at": clock.warned_at}
+            if clock.id is None:
+                clock.id = self.connection.execute(insert(clocks).returning(clocks.c.id), values).scalar_one()
+            elif clock.dirty:
+                self.connection.execute(update(clocks).where(clocks.c.id == clock.id).values(values))
+            clock.dirty = False
+
+    def clocks_of(self, deal_id: int) -> list[dict[str, Any]]:
+        query = select(clocks).where(clocks.c.deal_id == deal_id).order_by(clocks.c.id)
+        return [dict(row._mapping) for row in self.connection.execute(query)]
+
+    def attempts(self, deal_id: int) -> int:
+        """Touches that count as attempts to reach the lead, logged on this deal."""
+        return self.connection.scalar(select(func.count()).select_from(touches).where(
+            touches.c.deal_id == deal_id, touches.c.kind.in_(sorted(ATTEMPT_KINDS)))) or 0
 
     # --- touches ------------------------------------------------------------------------------
     def add_touch(self, deal: Deal, touch: Touch, now: datetime) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, time, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -18,8 +19,9 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from leadrelay.adapters.expressions import CelCondition, ExpressionError
+from leadrelay.adapters.public_holidays import calendar as business_calendar
 from leadrelay.adapters.templates import TemplateError, TextTemplate
-from leadrelay.domain import automations, routing
+from leadrelay.domain import automations, routing, sla
 from leadrelay.domain import playbook as domain
 from leadrelay.domain.errors import InvalidField
 from leadrelay.domain.model import snake_name
@@ -193,6 +195,7 @@ class AutomationIn(_Schema):
     name: Name
     trigger: Literal[automations.TRIGGERS]  # type: ignore[valid-type]
     stage: StageId | None = None
+    commitment: Name | None = None
     score: Literal["fit", "engagement", "total"] = "total"
     above: Points | None = None
     when: Name | None = None
@@ -220,6 +223,39 @@ class SetIn(_Schema):
 
 ACTIONS: dict[str, type[_Schema]] = {"task": TaskIn, "email": EmailIn, "webhook": WebhookIn, "set": SetIn}
 
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+Hours = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")]
+Share = Annotated[float, Field(gt=0, lt=1)]
+
+
+class BusinessHoursIn(_Schema):
+    teams: list[StageId] = []  # none: the business hours of every team not listed elsewhere
+    timezone: Name = "UTC"
+    days: list[Literal[DAY_NAMES]] = Field(["mon", "tue", "wed", "thu", "fri"], min_length=1)  # type: ignore[valid-type]
+    hours: Hours = "09:00-17:00"
+    holidays: list[Annotated[str, Field(pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,4})?$")]] = []  # DE, US, DE-BY
+    company_holidays: list[date] = []
+
+
+class CommitmentIn(_Schema):
+    name: Name
+    measure: Literal[sla.MEASURES]  # type: ignore[valid-type]
+    within_hours: Positive | None = None
+    within_days: Positive | None = None
+    time: Literal["business", "wall"] = "business"
+    teams: list[StageId] = []
+    stage: StageId | None = None
+    attempts: Annotated[int, Field(ge=1, le=1000)] = 1
+    warn_at: Share | None = None
+    on_breach: list[Literal["notify_manager", "reassign"]] = []
+    restart_on_reassign: bool = True
+
+
+class SlaIn(_Schema):
+    warn_at: Share = 0.75
+    business_hours: Items = []
+    sales: Items = []
+
 
 class PlaybookIn(_Schema):
     name: Name
@@ -236,6 +272,7 @@ class PlaybookIn(_Schema):
     hand_back: dict[str, Any] = {}
     routing: dict[str, Any] = {}
     automations: Items = []
+    sla: dict[str, Any] = {}
 
     @field_validator("version", mode="before")
     @classmethod
@@ -450,7 +487,8 @@ class _Reader:
             check_stage(("hand_back", "stage"), hand_back.stage)
         hand_back_stage = hand_back.stage or next((s.id for _, s in stages if s.reasons == "hand_back"), "recycled")
         routing_ = self._routing(spec, condition)
-        automations_ = self._automations(spec, condition, check_stage, fields)
+        sla_ = self._sla(spec, check_stage, routing_)
+        automations_ = self._automations(spec, condition, check_stage, fields, sla_)
 
         if len(self.problems) > problems_before or mql is None or mql_rule is None or zone is None:
             return None
@@ -492,6 +530,7 @@ class _Reader:
             hand_back_resets_engagement=hand_back.reset_engagement,
             routing=routing_,
             automations=tuple(automations_),
+            sla=sla_,
             timezone=spec.timezone,
             source=self.text,
         )
@@ -531,11 +570,76 @@ class _Reader:
             rules.append(routing.RoutingRule(rule.name, when, rule.team, rule.account_owner))
         return routing.Routing(tuple(rules), teams, parsed.fallback, parsed.period)
 
+    def _sla(self, spec: PlaybookIn, check_stage: Callable[[Path_, str], None], routing_: routing.Routing) -> sla.Sla:
+        where: Path_ = ("sla",)
+        parsed = self._valid(SlaIn, spec.sla, where) or SlaIn()
+        years = range(date.today().year - 2, date.today().year + 11)  # public holidays known this far ahead
+        calendars: dict[str, Any] = {}
+        default = None
+        for i, hours in self._items(BusinessHoursIn, parsed.business_hours, (*where, "business_hours")):
+            at = (*where, "business_hours", i)
+            opens, closes = (time.fromisoformat(part) for part in hours.hours.split("-"))
+            if closes <= opens:
+                self.problem((*at, "hours"), f"{_path_label(at)}.hours: closes before it opens ({hours.hours})")
+                continue
+            countries = [code.split("-")[0] for code in hours.holidays]
+            subdivisions = {code.split("-")[0].upper(): code.split("-")[1] for code in hours.holidays if "-" in code}
+            try:
+                built = business_calendar(hours.timezone, years=years, days=[DAY_NAMES.index(d) for d in hours.days],
+                                          opens=opens, closes=closes, countries=countries, subdivisions=subdivisions,
+                                          extra_dates=hours.company_holidays)
+            except ValueError as error:
+                self.problem(at, f"{_path_label(at)}: {error}")
+                continue
+            for team in hours.teams or [None]:
+                if team is not None and team not in routing_.teams:
+                    self.problem((*at, "teams"), f"{_path_label(at)}.teams: unknown team {team!r}"
+                                                 f"{_suggest(team, list(routing_.teams))}")
+                if team is None:
+                    default = built
+                else:
+                    calendars[team] = built
+        commitments = []
+        names: set[str] = set()
+        for i, item in self._items(CommitmentIn, parsed.sales, (*where, "sales")):
+            at = (*where, "sales", i)
+            if item.name in names:
+                self.problem((*at, "name"), f"{_path_label(at)}.name: duplicate commitment {item.name!r}")
+            names.add(item.name)
+            if (item.within_hours is None) == (item.within_days is None):
+                self.problem(at, f"{_path_label(at)}: give `within_hours` or `within_days` (one of them)")
+                continue
+            if (item.measure == "stage_time") != (item.stage is not None):
+                self.problem(at, f"{_path_label(at)}: `stage` goes with measure stage_time, and only with it")
+            if item.stage is not None:
+                check_stage((*at, "stage"), item.stage)
+            for team in item.teams:
+                if team not in routing_.teams:
+                    self.problem((*at, "teams"), f"{_path_label(at)}.teams: unknown team {team!r}"
+                                                 f"{_suggest(team, list(routing_.teams))}")
+            within = timedelta(hours=item.within_hours) if item.within_hours else timedelta(days=item.within_days or 0)
+            commitments.append(sla.Commitment(
+                name=item.name, measure=item.measure, within=within,
+                business=item.time == "business" and item.within_days is None,  # days are calendar days
+                teams=frozenset(item.teams), stage=item.stage, attempts=item.attempts,
+                warn_at=item.warn_at or parsed.warn_at, notify_manager="notify_manager" in item.on_breach,
+                reassign="reassign" in item.on_breach, restart_on_reassign=item.restart_on_reassign,
+            ))
+        return sla.Sla(tuple(commitments), calendars, default or sla.WALL_CLOCK)
+
     def _automations(self, spec: PlaybookIn, condition: Compile, check_stage: Callable[[Path_, str], None],
-                     fields: dict[str, domain.FieldSpec]) -> list[automations.Automation]:
+                     fields: dict[str, domain.FieldSpec], sla_: sla.Sla) -> list[automations.Automation]:
         found = []
+        commitments = [c.name for c in sla_.commitments]
         for i, item in self._items(AutomationIn, spec.automations, ("automations",)):
             at: Path_ = ("automations", i)
+            if item.commitment is not None:
+                if item.trigger not in ("sla_warning", "sla_breach"):
+                    self.problem((*at, "commitment"), f"{_path_label(at)}.commitment: only sla_warning and "
+                                                      "sla_breach automations name a commitment")
+                elif item.commitment not in commitments:
+                    self.problem((*at, "commitment"), f"{_path_label(at)}.commitment: unknown commitment "
+                                                      f"{item.commitment!r}{_suggest(item.commitment, commitments)}")
             if item.stage is not None:
                 if item.trigger not in ("stage_entered", "stage_left"):
                     self.problem((*at, "stage"), f"{_path_label(at)}.stage: only stage_entered and stage_left "
@@ -548,7 +652,7 @@ class _Reader:
             actions = [self._action(raw, (*at, "do", j), fields) for j, raw in enumerate(item.do)]
             found.append(automations.Automation(
                 item.name, item.trigger, tuple(a for a in actions if a is not None), item.stage, item.score,  # type: ignore[arg-type]
-                item.above, when,
+                item.above, when, item.commitment,
             ))
         return found
 

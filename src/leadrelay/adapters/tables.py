@@ -310,3 +310,25 @@ touches = Table(
     Column("note", Text),
     Index("ix_touches_deal_id_at", "deal_id", "at"),
 )
+
+clocks = Table(
+    "clocks",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("deal_id", ForeignKey("deals.id"), nullable=False, index=True),
+    Column("commitment", String(200), nullable=False),
+    Column("measure", String(32), nullable=False),
+    Column("team", String(64), nullable=False),
+    Column("owner", String(320)),  # who owed it when it ended (or owes it now)
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("warn_at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # running, met, breached, stopped
+    Column("ended_at", UtcDateTime),
+    Column("warned_at", UtcDateTime),
+    # the worker's sweep reads only running clocks coming due: an index, not a scan of every deal
+    Index("ix_clocks_running_due_at", "due_at", sqlite_where=text("status = 'running'"),
+          postgresql_where=text("status = 'running'")),
+    Index("ix_clocks_running_warn_at", "warn_at", sqlite_where=text("status = 'running' AND warned_at IS NULL"),
+          postgresql_where=text("status = 'running' AND warned_at IS NULL")),
+)

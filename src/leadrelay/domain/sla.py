@@ -61,6 +61,7 @@ class Clock:
     started_at: datetime
     due_at: datetime
     warn_at: datetime
+    owner: str | None = None  # who owes it (the deal's owner when it started)
     status: str = "running"  # running, met, breached, stopped (no longer owed: e.g. the deal was closed)
     ended_at: datetime | None = None  # met, breached or stopped at
     warned_at: datetime | None = None
@@ -76,7 +77,7 @@ def start(commitment: Commitment, deal: Deal, at: datetime, sla: Sla) -> Clock:
     """A clock for `commitment` on `deal` from `at`; due after the allowed (business) time."""
     calendar = sla.calendar(commitment, deal.team)
     return Clock(
-        deal=deal, commitment=commitment.name, measure=commitment.measure, started_at=at,
+        deal=deal, commitment=commitment.name, measure=commitment.measure, started_at=at, owner=deal.owner,
         due_at=calendar.add(at, commitment.within), warn_at=calendar.add(at, commitment.within * commitment.warn_at),
     )
 
@@ -117,15 +118,21 @@ def on_touch(clocks: Iterable[Clock], touch: Touch, attempts_so_far: int, sla: S
             _end(clock, "met", touch.at)
 
 
-def on_reassign(clocks: Iterable[Clock], deal: Deal, at: datetime, sla: Sla) -> list[Clock]:
-    """A new owner: commitments that restart on reassignment stop their clock and start a new one."""
+def on_reassign(clocks: Iterable[Clock], deal: Deal, at: datetime, sla: Sla, *,
+                breached: Clock | None = None) -> list[Clock]:
+    """A new owner: commitments that restart on reassignment stop their clock and start a new one
+    for the new owner (so does the clock whose breach caused the reassignment)."""
     restarting = {c.name: c for c in sla.commitments if c.restart_on_reassign and c.binds(deal)}
     fresh = []
     for clock in clocks:
         commitment = restarting.get(clock.commitment)
-        if clock.running and commitment is not None and clock.measure in ("accept", "first_touch"):
+        if commitment is None or clock.measure not in ("accept", "first_touch"):
+            continue
+        if clock.running:
             _end(clock, "stopped", at)
-            fresh.append(start(commitment, deal, at, sla))
+        elif clock is not breached:
+            continue
+        fresh.append(start(commitment, deal, at, sla))
     return fresh
 
 
@@ -140,11 +147,6 @@ def due(clock: Clock, now: datetime) -> str | None:
         clock.warned_at, clock.dirty = now, True
         return "warning"
     return None
-
-
-def paused(clock: Clock, commitment: Commitment) -> timedelta:
-    """Time the clock did not count (outside business hours) between start and due."""
-    return max(clock.due_at - clock.started_at - commitment.within, timedelta(0))
 
 
 def _end(clock: Clock, status: str, at: datetime) -> None:

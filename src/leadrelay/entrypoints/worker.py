@@ -1,6 +1,7 @@
-"""The worker: delivers the outbox (webhooks, emails). It runs inside `leadrelay serve` by
-default, woken at once by every commit that queues something; `leadrelay worker` runs it as a
-process of its own (several may run against one PostgreSQL: each item is claimed by one)."""
+"""The worker: fires SLA clocks as they come due, and delivers the outbox (webhooks, emails).
+It runs inside `leadrelay serve` by default, woken at once by every commit that queues something;
+`leadrelay worker` runs it as a process of its own (several may run against one PostgreSQL: each
+item and each clock is taken by one)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from datetime import timedelta
 from leadrelay.adapters.email import SmtpSender, SmtpSettings
 from leadrelay.adapters.webhooks import WebhookSender
 from leadrelay.bootstrap import App
+from leadrelay.domain.clock import utc_now
 from leadrelay.services.delivery import Deliverer, Policy
+from leadrelay.services.sla import sweep
 
 log = logging.getLogger("leadrelay.worker")
 
@@ -57,6 +60,7 @@ class Worker:
         while not self._stopping.is_set():
             self._wake.clear()
             try:
+                sweep(self.app.uow, self.app.playbook, utc_now())
                 while self.deliverer.deliver_due() >= self.deliverer.policy.batch and not self._stopping.is_set():
                     pass
             except Exception:  # noqa: BLE001 - a database hiccup must not end the worker

@@ -10,6 +10,7 @@ from typing import Any
 
 from leadrelay.adapters.deals import DealFilter, Task
 from leadrelay.domain import deals as domain
+from leadrelay.domain import sla
 from leadrelay.domain.deals import Deal
 from leadrelay.domain.errors import DealNotFound, InvalidInput, TaskNotFound
 from leadrelay.domain.model import StageChange, Touch
@@ -49,12 +50,13 @@ def board(uow: UnitOfWork, playbook: Playbook, filters: DealFilter, *, per_colum
 class DealView:
     deal: Deal
     activity: list[dict[str, Any]]
+    clocks: list[dict[str, Any]]
 
 
 def view_deal(uow: UnitOfWork, deal_id: int) -> DealView:
     with uow:
         deal = _get(uow, deal_id, lock=False)
-        return DealView(deal, uow.deals.activity(deal_id))
+        return DealView(deal, uow.deals.activity(deal_id), uow.deals.clocks_of(deal_id))
 
 
 Action = Callable[[Deal, datetime], StageChange | None]
@@ -86,7 +88,7 @@ def act(uow: UnitOfWork, playbook: Playbook, deal_id: int, action: str, *, by: s
         uow.leads.save([deal.lead], now)
         uow.leads.add_stage_changes(deal.lead.history)
         uow.commit()
-        return DealView(deal, uow.deals.activity(deal_id))
+        return DealView(deal, uow.deals.activity(deal_id), uow.deals.clocks_of(deal_id))
 
 
 def _reassign(deal: Deal, playbook: Playbook, owner: str, *, at: datetime, by: str, note: str | None) -> None:
@@ -100,12 +102,17 @@ def _reassign(deal: Deal, playbook: Playbook, owner: str, *, at: datetime, by: s
         domain.reassign(deal, owner, at=at, by=by, note=note)
 
 
-def log_touch(uow: UnitOfWork, deal_id: int, touch: Touch, now: datetime) -> dict[str, Any]:
-    """Log a call, email, meeting, note or email reply on a deal; the touch as stored."""
+def log_touch(uow: UnitOfWork, playbook: Playbook, deal_id: int, touch: Touch, now: datetime) -> dict[str, Any]:
+    """Log a call, email, meeting, note or email reply on a deal; the touch as stored. It meets
+    the deal's first-touch clock, and its attempts clock once there are enough."""
     with uow:
-        deal = _get(uow, deal_id, lock=False)
+        deal = _get(uow, deal_id, lock=True)
         domain.check_touch(deal, touch, now)
         stored = uow.deals.add_touch(deal, touch, now)
+        if playbook.sla.commitments:
+            running = uow.deals.running_clocks({deal_id: deal})[deal_id]
+            sla.on_touch(running, touch, uow.deals.attempts(deal_id), playbook.sla)
+            uow.deals.save_clocks(running)
         uow.commit()
     return stored
 

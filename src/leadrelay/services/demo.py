@@ -33,6 +33,7 @@ from leadrelay.domain.lifecycle import move
 from leadrelay.domain.model import Event, Lead, StageChange, company_domain
 from leadrelay.domain.playbook import Playbook
 from leadrelay.domain.scoring import engagement_at
+from leadrelay.domain.sla import Sla
 from leadrelay.services.handoff import after_moves
 from leadrelay.services.ingest import ingest
 from leadrelay.services.unit_of_work import UnitOfWork
@@ -724,7 +725,7 @@ def generate(
             f"the demo needs an empty database, and this one already has {existing:,} leads:"
             " point LEADRELAY_DATABASE_URL at a new one (e.g. sqlite:///demo.db)"
         )
-    playbook = replace(playbook, automations=())  # the past is simulated: no automation fires for it
+    playbook = replace(playbook, automations=(), sla=Sla())  # the past is simulated: no automation or clock for it
     rng = random.Random(seed)
     world = _World(rng, playbook, now, seed)
     sales = _Sales(random.Random(seed + 1), playbook, now)

@@ -19,13 +19,15 @@ from zoneinfo import ZoneInfo
 from leadrelay.adapters.deals import NewTask
 from leadrelay.adapters.outbox import NewItem
 from leadrelay.domain import automations as auto
-from leadrelay.domain.deals import Deal, follow, is_hand_off, open_deal, package
+from leadrelay.domain import sla
+from leadrelay.domain.deals import Deal, follow, is_hand_off, open_deal, package, reassign
 from leadrelay.domain.lifecycle import RuleContext
 from leadrelay.domain.model import Lead, StageChange
 from leadrelay.domain.playbook import Playbook
 from leadrelay.domain.processing import update_fields
 from leadrelay.domain.routing import route
 from leadrelay.domain.scoring import engagement_at, engagement_breakdown
+from leadrelay.domain.sla import Clock
 from leadrelay.services.unit_of_work import UnitOfWork
 
 Scores = dict[str, float]
@@ -77,18 +79,41 @@ def after_moves(
     run.open = dict(deals or {})
     missing = {lead.id: lead for lead in relevant if lead.id not in run.open and lead.id is not None}
     run.open.update(uow.deals.open_for(missing, lock=True))
+    run.load_clocks([*run.open.values(), *reassigned])
     run.prepare_routing([lead for lead in relevant if lead.id not in run.open
                          and any(is_hand_off(c, playbook) for c in lead.history)])
     for lead in sorted(relevant, key=lambda lead: lead.history[0].at):
         for change in lead.history:
             run.follow(lead, change)
     for deal in reassigned:
-        run.happened(deal.lead, auto.Happening("deal_assigned"), deal)
-        run.notify("deal.assigned", deal)
+        run.assigned(deal)
     for lead in leads:
         if id(lead) in crossed:
             run.happened(lead, auto.Happening("score_crossed", scores_before=scores_before[id(lead)],  # type: ignore[index]
                                               scores_after=scores_of(lead, playbook)), run.open.get(lead.id))  # type: ignore[arg-type]
+    return run.write()
+
+
+def after_clocks(uow: UnitOfWork, playbook: Playbook, fired: list[tuple[Clock, str]], now: datetime) -> Followed:
+    """Clocks that came to a warning or a breach ("warning" / "breach"): the playbook's automations
+    fire, a webhook event goes out, and a breach escalates as its commitment says (the manager is
+    told; the deal goes to the next rep by the routing rules, whose clocks then start again)."""
+    run = _Run(uow, playbook, now)
+    commitments = {c.name: c for c in playbook.sla.commitments}
+    for clock, what in fired:
+        deal = clock.deal
+        run.open[deal.lead.id] = deal  # type: ignore[index]
+        run.clocks.setdefault(id(deal), []).append(clock)
+        trigger = "sla_breach" if what == "breach" else "sla_warning"
+        run.happened(deal.lead, auto.Happening(trigger, commitment=clock.commitment), deal)
+        run.notify(f"deal.{trigger}", deal, clock=clock)
+        commitment = commitments.get(clock.commitment)
+        if what != "breach" or commitment is None:
+            continue
+        if commitment.notify_manager:
+            run.email_manager(deal, clock)
+        if commitment.reassign:
+            run.escalate(deal, clock)
     return run.write()
 
 
@@ -124,7 +149,51 @@ class _Run:
         self.workload: dict[str, Any] = {}
         self.away: set[str] = set()
         self.routing_loaded = False
+        self.clocks: dict[int, list[Clock]] = {}  # each deal's clocks (by id(deal)), saved at the end
         self.period_start = _period_start(now, playbook.routing.period, playbook.timezone)
+
+    # --- clocks ----------------------------------------------------------------------------
+    def load_clocks(self, deals: Iterable[Deal]) -> None:
+        if self.playbook.sla.commitments:
+            by_id = {deal.id: deal for deal in deals if deal.id is not None}
+            for deal_id, found in self.uow.deals.running_clocks(by_id).items():  # type: ignore[arg-type]
+                self.clocks[id(by_id[deal_id])] = found
+
+    def _clocks_of(self, deal: Deal) -> list[Clock]:
+        return self.clocks.setdefault(id(deal), [])
+
+    def assigned(self, deal: Deal, breached: Clock | None = None) -> None:
+        """A deal given to another owner (by hand, or by escalation of the `breached` clock)."""
+        self._clocks_of(deal).extend(sla.on_reassign(self._clocks_of(deal), deal, self.now, self.playbook.sla,
+                                                     breached=breached))
+        self.happened(deal.lead, auto.Happening("deal_assigned"), deal)
+        self.notify("deal.assigned", deal)
+
+    def escalate(self, deal: Deal, clock: Clock) -> None:
+        """Give a deal whose clock was breached to the next rep by the routing rules (not its owner)."""
+        self._load_routing_state()
+        account = self._account(deal.lead)
+        assignment = route(self._context(deal.lead, account), self.playbook.routing, self.seats, self.workload,
+                           away={*self.away, deal.owner or ""}, now=self.now)
+        if assignment.owner is None or not deal.is_open:
+            return
+        reassign(deal, assignment.owner, at=self.now, by=f"sla:{clock.commitment}", team=assignment.team,
+                 note=f"breached {clock.commitment!r}; {assignment.reason}")
+        self.touched[id(deal)] = deal
+        self.assigned(deal, clock)
+
+    def email_manager(self, deal: Deal, clock: Clock) -> None:
+        team = self.playbook.routing.teams.get(deal.team)
+        if team is None or not team.manager:
+            return
+        lead = deal.lead
+        who = lead.fields.get("name") or lead.email
+        self.items.append(NewItem(uuid.uuid4().hex, "email", "sla.breach", {
+            "to": [team.manager], "subject": f"SLA breached: {clock.commitment} — {who}",
+            "text": (f"The commitment {clock.commitment!r} on the deal of {who} (owner: {deal.owner or 'nobody'}, "
+                     f"stage {deal.stage}) was due at {clock.due_at:%Y-%m-%d %H:%M} UTC and was not met.\n"),
+            "lead_id": lead.id, "deal_id": deal.id,
+        }))
 
     # --- routing ---------------------------------------------------------------------------
     def prepare_routing(self, handing_off: list[Lead]) -> None:
@@ -174,12 +243,15 @@ class _Run:
         if deal is None and is_hand_off(change, self.playbook):
             deal = self.open[lead.id] = self.hand_off(change)  # type: ignore[index]
             self.touched[id(deal)] = deal
+            self._clocks_of(deal).extend(sla.on_hand_off(deal, change.at, self.playbook.sla))
             self.notify("deal.opened", deal)
             if deal.owner:
                 self.happened(lead, auto.Happening("deal_assigned"), deal)
         elif deal is not None:
             follow(deal, change, self.playbook)
             self.touched[id(deal)] = deal
+            self._clocks_of(deal).extend(sla.on_move(self._clocks_of(deal), deal, change.from_stage, change.at,
+                                                     self.playbook.sla))
             if deal.is_open:
                 self.notify("deal.moved", deal, change)
             else:
@@ -229,14 +301,14 @@ class _Run:
         return to
 
     def notify(self, event: str, deal: Deal | None, change: StageChange | None = None, *, lead: Lead | None = None,
-               automation: str | None = None) -> None:
+               automation: str | None = None, clock: Clock | None = None) -> None:
         """A webhook item for each subscription that wants `event` (its body built after the write,
         when the deal has its id)."""
         for webhook in self.uow.outbox.webhooks(active_only=True):
             if webhook.wants(event):
                 self.items.append(NewItem(uuid.uuid4().hex, "webhook", event, {
                     "_deal": deal, "_lead": lead or (deal.lead if deal else None), "_change": change,
-                    "_automation": automation,
+                    "_automation": automation, "_clock": clock,
                 }, webhook.id))
 
     # --- context and writing ---------------------------------------------------------------
@@ -258,6 +330,7 @@ class _Run:
         deals.save([deal for deal in self.touched.values() if deal.dirty and deal.id is not None], self.now)
         deals.add_activity(self.touched.values())
         deals.save_seats([seat for seat in self.seats.values() if seat.dirty])
+        deals.save_clocks([clock for found in self.clocks.values() for clock in found if clock.dirty or clock.id is None])
         deals.add_tasks(self.tasks, self.now)
         self.uow.outbox.add([_finished(item, self.now) for item in self.items], self.now)
         return Followed(self.opened, self.closed, len(self.tasks), len(self.items))
@@ -298,5 +371,8 @@ def _finished(item: NewItem, now: datetime) -> NewItem:
                         "at": change.at.isoformat()}
     if item.payload["_automation"]:
         data["automation"] = item.payload["_automation"]
+    if (clock := item.payload["_clock"]) is not None:
+        data["clock"] = {"commitment": clock.commitment, "status": clock.status, "started_at": clock.started_at.isoformat(),
+                         "due_at": clock.due_at.isoformat()}
     body = {"id": item.key, "type": item.event, "created_at": now.isoformat(), "data": data}
     return NewItem(item.key, item.kind, item.event, body, item.webhook_id)

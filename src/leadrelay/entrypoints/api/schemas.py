@@ -256,9 +256,23 @@ class DealActivity(BaseModel):
     value: float | None = None
 
 
+class ClockOut(BaseModel):
+    commitment: str
+    measure: str = Field(description="accept, first_touch, attempts or stage_time.")
+    status: str = Field(description="running, met, breached, or stopped (no longer owed).")
+    owner: str | None
+    started_at: datetime
+    due_at: datetime
+    warn_at: datetime
+    paused_seconds: float = Field(description="Time not counted (outside business hours) between start and due.")
+    warned_at: datetime | None
+    ended_at: datetime | None = Field(description="When it was met, breached or stopped.")
+
+
 class DealDetail(DealSummary):
     package: dict[str, Any] = Field(description="The hand-off package: what marketing knew when it handed the lead over.")
     activity: list[DealActivity]
+    clocks: list[ClockOut] = Field(description="The deal's SLA clocks, oldest first.")
 
 
 class DealPage(Page):
