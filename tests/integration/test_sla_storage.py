@@ -114,3 +114,33 @@ def test_many_clocks_coming_due_at_once_are_all_fired_once(store: Store) -> None
     assert statuses[("answer the hand-off", "breached")] == 30
     assert statuses[("keep trying", "breached")] == 30
     assert fired == sum(n for (_, status), n in statuses.items() if status == "breached")
+
+
+def test_the_sla_report_shows_compliance_response_times_risk_breaches_and_marketings_numbers(store: Store) -> None:
+    from leadrelay.reports.sla import sla_report
+
+    answered, ignored, rejected = hand_off(store, 1), hand_off(store, 2), hand_off(store, 3)
+    deal_service.act(store.uow(), store.playbook, answered["id"], "move", to="sql", by="rep",
+                     now=NOW + timedelta(minutes=30))
+    deal_service.act(store.uow(), store.playbook, rejected["id"], "reject", reason="no budget", by="rep",
+                     now=NOW + timedelta(minutes=45))
+    friday_late = datetime(2026, 11, 20, 16, 0, tzinfo=UTC)
+    sweep(store.uow, store.playbook, friday_late)  # the ignored deal's answer clock breached at 14:00
+
+    with store.uow() as uow:
+        report = sla_report(uow.connection, store.playbook, datetime(2026, 11, 2, tzinfo=UTC),
+                            datetime(2026, 11, 30, tzinfo=UTC), friday_late, by="team")
+
+    answer = next(row for row in report.compliance if row.commitment == "answer the hand-off")
+    assert (answer.group, answer.met, answer.breached, answer.rate) == ("emea", 2, 1, 2 / 3)
+    assert report.response["accept"]["count"] == 2
+    assert report.response["accept"]["median_seconds"] == (30 + 45) / 2 * 60 + 2 * 3600  # handed off at 10:00
+    assert [row["deal_id"] for row in report.breaches] == [ignored["id"]]
+    # 17:00 in Berlin: 6 of the 8 business hours for a first touch have passed (75 %), nobody touched
+    assert {(row["deal_id"], row["commitment"]) for row in report.at_risk} >= {(ignored["id"], "first touch")}
+    volume, acceptance = report.marketing
+    assert [p["mqls"] for p in volume.periods if p["mqls"]] == [3] and volume.target == 40
+    assert (acceptance.actual, acceptance.met) == (0.5, False)  # one accepted, one handed back
+    assert acceptance.by_source == {"(unknown)": {"mqls": 3, "accepted": 1, "rejected": 1, "qualified": 1,
+                                                  "acceptance_rate": 0.5, "sql_rate": 1 / 3}}
+    assert report.hand_backs == {"no budget": 1}

@@ -164,15 +164,6 @@ class DealRepository:
         query = select(deal_activity).where(deal_activity.c.deal_id == deal_id).order_by(deal_activity.c.id)
         return [dict(row._mapping) for row in self.connection.execute(query)]
 
-    def hand_back_reasons(self, since: datetime | None, until: datetime | None) -> dict[str, int]:
-        """How many deals sales handed back, by reason (marketing's feedback)."""
-        query = select(deals.c.close_reason, func.count()).where(deals.c.outcome == "handed_back")
-        if since is not None:
-            query = query.where(deals.c.closed_at >= since)
-        if until is not None:
-            query = query.where(deals.c.closed_at < until)
-        return {reason or "(none)": count for reason, count in self.connection.execute(query.group_by(deals.c.close_reason))}
-
     # --- SLA clocks ---------------------------------------------------------------------------
     def running_clocks(self, by_id: dict[int, Deal]) -> dict[int, list[Clock]]:
         """The running clocks of these deals, by deal id."""
@@ -207,8 +198,13 @@ class DealRepository:
                 self.connection.execute(update(clocks).where(clocks.c.id == clock.id).values(values))
             clock.dirty = False
 
-    def clocks_of(self, deal_id: int) -> list[dict[str, Any]]:
-        query = select(clocks).where(clocks.c.deal_id == deal_id).order_by(clocks.c.id)
+    def clocks_of(self, *, deal_id: int | None = None, lead_id: int | None = None) -> list[dict[str, Any]]:
+        """The clocks of a deal, or of every deal of a lead, oldest first."""
+        query = select(clocks).order_by(clocks.c.id)
+        if deal_id is not None:
+            query = query.where(clocks.c.deal_id == deal_id)
+        if lead_id is not None:
+            query = query.where(clocks.c.deal_id.in_(select(deals.c.id).where(deals.c.lead_id == lead_id)))
         return [dict(row._mapping) for row in self.connection.execute(query)]
 
     def attempts(self, deal_id: int) -> int:

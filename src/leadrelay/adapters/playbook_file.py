@@ -251,10 +251,20 @@ class CommitmentIn(_Schema):
     restart_on_reassign: bool = True
 
 
+class MarketingIn(_Schema):
+    name: Name
+    mqls: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    per: Literal["week", "month"] = "week"
+    source: Name | None = None
+    acceptance_rate: Share | None = None
+    sql_rate: Share | None = None
+
+
 class SlaIn(_Schema):
     warn_at: Share = 0.75
     business_hours: Items = []
     sales: Items = []
+    marketing: Items = []
 
 
 class PlaybookIn(_Schema):
@@ -625,7 +635,21 @@ class _Reader:
                 warn_at=item.warn_at or parsed.warn_at, notify_manager="notify_manager" in item.on_breach,
                 reassign="reassign" in item.on_breach, restart_on_reassign=item.restart_on_reassign,
             ))
-        return sla.Sla(tuple(commitments), calendars, default or sla.WALL_CLOCK)
+        marketing = []
+        for i, item in self._items(MarketingIn, parsed.marketing, (*where, "marketing")):
+            at = (*where, "marketing", i)
+            given = {kind: value for kind, value in (("mql_volume", item.mqls), ("acceptance_rate", item.acceptance_rate),
+                                                     ("sql_rate", item.sql_rate)) if value is not None}
+            if len(given) != 1:
+                self.problem(at, f"{_path_label(at)}: a marketing commitment is one of `mqls` (with `per`), "
+                                 "`acceptance_rate` or `sql_rate`")
+                continue
+            [(kind, target)] = given.items()
+            if item.name in names:
+                self.problem((*at, "name"), f"{_path_label(at)}.name: duplicate commitment {item.name!r}")
+            names.add(item.name)
+            marketing.append(sla.MarketingCommitment(item.name, kind, float(target), item.per, item.source))
+        return sla.Sla(tuple(commitments), calendars, default or sla.WALL_CLOCK, tuple(marketing))
 
     def _automations(self, spec: PlaybookIn, condition: Compile, check_stage: Callable[[Path_, str], None],
                      fields: dict[str, domain.FieldSpec], sla_: sla.Sla) -> list[automations.Automation]:

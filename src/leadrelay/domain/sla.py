@@ -42,10 +42,23 @@ class Commitment:
 
 
 @dataclass(frozen=True, slots=True)
+class MarketingCommitment:
+    """What marketing owes sales: enough MQLs (per week or month, optionally from one source),
+    good enough that sales accepts (MQL → SAL) or qualifies (→ SQL) a share of them."""
+
+    name: str
+    kind: str  # mql_volume, acceptance_rate or sql_rate
+    target: float  # MQLs per period, or a share between 0 and 1
+    per: str = "week"  # mql_volume: week or month
+    source: str | None = None  # only MQLs from this source
+
+
+@dataclass(frozen=True, slots=True)
 class Sla:
     commitments: tuple[Commitment, ...] = ()
     calendars: Mapping[str, Calendar] = field(default_factory=dict)  # business hours by team id
     default_calendar: Calendar = WALL_CLOCK  # for teams without their own
+    marketing: tuple[MarketingCommitment, ...] = ()
 
     def calendar(self, commitment: Commitment, team: str) -> Calendar:
         if not commitment.business:

@@ -15,6 +15,7 @@ from leadrelay.domain.deals import Deal
 from leadrelay.domain.errors import DealNotFound, InvalidInput, TaskNotFound
 from leadrelay.domain.model import StageChange, Touch
 from leadrelay.domain.playbook import Playbook
+from leadrelay.reports.sla import hand_back_reasons
 from leadrelay.services.handoff import after_moves
 from leadrelay.services.unit_of_work import UnitOfWork
 
@@ -56,7 +57,7 @@ class DealView:
 def view_deal(uow: UnitOfWork, deal_id: int) -> DealView:
     with uow:
         deal = _get(uow, deal_id, lock=False)
-        return DealView(deal, uow.deals.activity(deal_id), uow.deals.clocks_of(deal_id))
+        return DealView(deal, uow.deals.activity(deal_id), uow.deals.clocks_of(deal_id=deal_id))
 
 
 Action = Callable[[Deal, datetime], StageChange | None]
@@ -88,7 +89,7 @@ def act(uow: UnitOfWork, playbook: Playbook, deal_id: int, action: str, *, by: s
         uow.leads.save([deal.lead], now)
         uow.leads.add_stage_changes(deal.lead.history)
         uow.commit()
-        return DealView(deal, uow.deals.activity(deal_id), uow.deals.clocks_of(deal_id))
+        return DealView(deal, uow.deals.activity(deal_id), uow.deals.clocks_of(deal_id=deal_id))
 
 
 def _reassign(deal: Deal, playbook: Playbook, owner: str, *, at: datetime, by: str, note: str | None) -> None:
@@ -139,7 +140,7 @@ def _get(uow: UnitOfWork, deal_id: int, *, lock: bool) -> Deal:
 def hand_back_report(uow: UnitOfWork, since: datetime | None, until: datetime | None) -> dict[str, int]:
     """Marketing's feedback: how many leads sales handed back, by reason."""
     with uow:
-        return uow.deals.hand_back_reasons(since, until)
+        return hand_back_reasons(uow.connection, since, until)
 
 
 # --- reps and tasks ------------------------------------------------------------------------

@@ -73,6 +73,7 @@ class LeadView:
     engagement: float
     engagement_breakdown: dict[str, float]
     history: list[dict[str, Any]]
+    clocks: list[dict[str, Any]]  # the SLA clocks of its deals
 
 
 def view_lead(uow: UnitOfWork, playbook: Playbook, lead_ref: str | int, now: datetime) -> LeadView:
@@ -84,6 +85,7 @@ def view_lead(uow: UnitOfWork, playbook: Playbook, lead_ref: str | int, now: dat
             engagement=engagement_at(lead.engagement, playbook.scoring, now),
             engagement_breakdown=engagement_breakdown(lead.engagement, playbook.scoring, now),
             history=uow.leads.history(lead.id),  # type: ignore[arg-type]
+            clocks=uow.deals.clocks_of(lead_id=lead.id),
         )
 
 

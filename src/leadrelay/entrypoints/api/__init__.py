@@ -11,7 +11,9 @@ from fastapi_offline import FastAPIOffline
 
 from leadrelay import __version__
 from leadrelay.bootstrap import App
-from leadrelay.entrypoints.api import accounts, deals, errors, leads, playbook, rejections, reps, tracking, webhooks
+from leadrelay.entrypoints.api import (
+    accounts, deals, errors, leads, playbook, rejections, reports, reps, tracking, webhooks,
+)
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.services.tracking import BatchWriter
 
@@ -47,6 +49,6 @@ def create_app(leadrelay: App) -> FastAPI:
     api.state.leadrelay = leadrelay
     api.state.writer = writer
     errors.install(api)
-    for module in (tracking, leads, deals, reps, accounts, webhooks, playbook, rejections):
+    for module in (tracking, leads, deals, reps, reports, accounts, webhooks, playbook, rejections):
         api.include_router(module.router)
     return api

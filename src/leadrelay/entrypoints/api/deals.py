@@ -47,16 +47,8 @@ def _detail(app: App, view: deal_service.DealView) -> schemas.DealDetail:
         **_summary(app, view.deal, {"name": account.get("name"), "domain": account.get("domain")}),
         package=view.deal.package,
         activity=[schemas.DealActivity(**{k: row[k] for k in schemas.DealActivity.model_fields}) for row in view.activity],
-        clocks=[_clock(app, row) for row in view.clocks],
+        clocks=[schemas.clock_out(row, app.playbook) for row in view.clocks],
     )
-
-
-def _clock(app: App, row: dict[str, Any]) -> schemas.ClockOut:
-    commitment = next((c for c in app.playbook.sla.commitments if c.name == row["commitment"]), None)
-    allowed = commitment.within.total_seconds() if commitment else (row["due_at"] - row["started_at"]).total_seconds()
-    paused = max((row["due_at"] - row["started_at"]).total_seconds() - allowed, 0.0)
-    return schemas.ClockOut(**{k: row[k] for k in schemas.ClockOut.model_fields if k != "paused_seconds"},
-                            paused_seconds=paused)
 
 
 def _stage(app: App, stage: str | None) -> str | None:

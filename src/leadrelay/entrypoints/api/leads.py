@@ -14,6 +14,7 @@ from leadrelay.bootstrap import App
 from leadrelay.domain.clock import utc_now
 from leadrelay.domain.errors import InvalidInput, LeadNotFound
 from leadrelay.domain.model import Lead, normalize_email
+from leadrelay.domain.playbook import Playbook
 from leadrelay.entrypoints.api import schemas
 from leadrelay.entrypoints.api.deps import AdminKey, AppDep, admin_key, application, writer
 from leadrelay.services import leads as lead_service
@@ -32,7 +33,7 @@ def _summary(lead: Lead, engagement: float) -> dict:  # type: ignore[type-arg]
     }
 
 
-def _detail(view: lead_service.LeadView) -> schemas.LeadDetail:
+def _detail(view: lead_service.LeadView, playbook: Playbook) -> schemas.LeadDetail:
     lead = view.lead
     data = _summary(lead, view.engagement)
     data["scores"].update(fit_breakdown=lead.fit_breakdown,
@@ -41,6 +42,7 @@ def _detail(view: lead_service.LeadView) -> schemas.LeadDetail:
         **data, stage_entered_at=lead.stage_entered_at, first_touch=lead.first_touch, last_touch=lead.last_touch,
         history=[schemas.StageEntry(**{k: change[k] for k in ("from_stage", "to_stage", "at", "by", "reason")})
                  for change in view.history],
+        clocks=[schemas.clock_out(row, playbook) for row in view.clocks],
     )
 
 
@@ -99,14 +101,14 @@ async def upsert_lead(
     await asyncio.wrap_future(batch_writer.submit([event]))
     view = await run_in_threadpool(lead_service.view_lead, app.read_uow(), app.playbook, event.email, utc_now())
     response.status_code = 200 if existed else 201
-    return _detail(view)
+    return _detail(view, app.playbook)
 
 
 @router.get("/{lead_id}", response_model=schemas.LeadDetail)
 def get_lead(lead_id: LeadId, app: AppDep) -> schemas.LeadDetail:
     """One lead: fields, stage and highest stage, scores with their breakdown, touches, stage history.
     A lead merged into another answers with the lead it was merged into."""
-    return _detail(lead_service.view_lead(app.read_uow(), app.playbook, lead_id, utc_now()))
+    return _detail(lead_service.view_lead(app.read_uow(), app.playbook, lead_id, utc_now()), app.playbook)
 
 
 def _event_cursor(cursor: str | None) -> tuple[datetime, int] | None:

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from leadrelay.domain.clock import UTC
 from leadrelay.domain.errors import InvalidInput
+from leadrelay.domain.playbook import Playbook
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
@@ -108,6 +109,7 @@ class LeadDetail(LeadSummary):
     first_touch: Touch | None
     last_touch: Touch | None
     history: list[StageEntry]
+    clocks: list[ClockOut] = Field(description="The SLA clocks of the lead's deals, oldest first.")
 
 
 class LeadPage(Page):
@@ -267,6 +269,14 @@ class ClockOut(BaseModel):
     paused_seconds: float = Field(description="Time not counted (outside business hours) between start and due.")
     warned_at: datetime | None
     ended_at: datetime | None = Field(description="When it was met, breached or stopped.")
+
+
+def clock_out(row: dict[str, Any], playbook: Playbook) -> ClockOut:
+    """A stored clock as the API shows it, with the time it did not count (outside business hours)."""
+    commitment = next((c for c in playbook.sla.commitments if c.name == row["commitment"]), None)
+    span = (row["due_at"] - row["started_at"]).total_seconds()
+    paused = max(span - commitment.within.total_seconds(), 0.0) if commitment else 0.0
+    return ClockOut(**{k: row[k] for k in ClockOut.model_fields if k != "paused_seconds"}, paused_seconds=paused)
 
 
 class DealDetail(DealSummary):
@@ -446,3 +456,55 @@ class DeliveryOut(BaseModel):
 
 class DeliveryPage(Page):
     items: list[DeliveryOut]
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+
+class ComplianceOut(BaseModel):
+    commitment: str
+    group: str | None = Field(description="The rep (or team) the clocks belonged to.")
+    met: int
+    breached: int
+    running: int
+    stopped: int
+    rate: float | None = Field(description="Met among the clocks met or breached; null when none ended yet.")
+
+
+class Spread(BaseModel):
+    count: int
+    median_seconds: float | None
+    p90_seconds: float | None
+
+
+class ClockRow(BaseModel):
+    deal_id: int
+    lead_id: int
+    email: str
+    commitment: str
+    owner: str | None
+    team: str
+    started_at: datetime
+    due_at: datetime
+    ended_at: datetime | None
+
+
+class MarketingOut(BaseModel):
+    commitment: str
+    kind: str = Field(description="mql_volume, acceptance_rate or sql_rate.")
+    target: float
+    actual: float | None = Field(description="MQLs per complete period on average, or the rate.")
+    met: bool | None = Field(description="Every complete period at target (volume), or the rate at target.")
+    periods: list[dict[str, Any]]
+    by_source: dict[str, dict[str, Any]]
+
+
+class SlaReportOut(BaseModel):
+    since: datetime
+    until: datetime
+    compliance: list[ComplianceOut]
+    response: dict[str, Spread] = Field(description="Time to answer the hand-off (accept) and to touch the lead first.")
+    at_risk: list[ClockRow] = Field(description="Running clocks past their warning time, nearest due first.")
+    breaches: list[ClockRow]
+    marketing: list[MarketingOut]
+    hand_backs: dict[str, int]
