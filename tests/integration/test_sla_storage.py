@@ -144,3 +144,19 @@ def test_the_sla_report_shows_compliance_response_times_risk_breaches_and_market
     assert acceptance.by_source == {"(unknown)": {"mqls": 3, "accepted": 1, "rejected": 1, "qualified": 1,
                                                   "acceptance_rate": 0.5, "sql_rate": 1 / 3}}
     assert report.hand_backs == {"no budget": 1}
+
+
+def test_a_reassignment_by_escalation_restarts_the_deals_other_running_clocks_too(store: Store) -> None:
+    from leadrelay.adapters.playbook_file import default_playbook_text, parse_playbook
+
+    store.playbook = parse_playbook(default_playbook_text().replace(
+        "      measure: accept\n      within_hours: 4", "      measure: accept\n      within_hours: 24").replace(
+        "      measure: first_touch\n      within_hours: 8", "      measure: first_touch\n      within_hours: 2"))
+    deal = hand_off(store)
+
+    sweep(store.uow, store.playbook, datetime(2026, 11, 20, 12, 0, tzinfo=UTC))  # first touch breached at 12:00
+
+    [moved] = store.rows(tables.deals)
+    answers = [(c["status"], c["owner"]) for c in store.rows(tables.clocks) if c["commitment"] == "answer the hand-off"]
+    assert moved["owner"] != deal["owner"]
+    assert answers == [("stopped", deal["owner"]), ("running", moved["owner"])]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, func, insert, or_, select, update
 
 from leadrelay.adapters.repository import LeadRepository, _chunks
 from leadrelay.adapters.tables import accounts, clocks, deal_activity, deals, leads, reps, seats, tasks, touches
@@ -145,8 +145,10 @@ class DealRepository:
             deal.dirty = False
 
     def save(self, changed: Sequence[Deal], now: datetime) -> None:
+        rows = [{"_id": deal.id, **_deal_values(deal, now)} for deal in changed]
+        if rows:
+            self.connection.execute(update(deals).where(deals.c.id == bindparam("_id")), rows)
         for deal in changed:
-            self.connection.execute(update(deals).where(deals.c.id == deal.id).values(_deal_values(deal, now)))
             deal.dirty = False
 
     def add_activity(self, touched: Iterable[Deal]) -> None:
@@ -187,16 +189,23 @@ class DealRepository:
         return list(ids)[:limit]
 
     def save_clocks(self, changed: Iterable[Clock]) -> None:
+        """New clocks inserted (each given its id), changed ones updated in one batch."""
+        new, updated = [], []
         for clock in changed:
-            values = {"deal_id": clock.deal.id, "commitment": clock.commitment, "measure": clock.measure,
-                      "team": clock.deal.team, "owner": clock.owner, "started_at": clock.started_at,
-                      "due_at": clock.due_at, "warn_at": clock.warn_at, "status": clock.status,
-                      "ended_at": clock.ended_at, "warned_at": clock.warned_at}
             if clock.id is None:
-                clock.id = self.connection.execute(insert(clocks).returning(clocks.c.id), values).scalar_one()
+                new.append(clock)
             elif clock.dirty:
-                self.connection.execute(update(clocks).where(clocks.c.id == clock.id).values(values))
+                updated.append({"_id": clock.id, "owner": clock.owner, "status": clock.status,
+                                "ended_at": clock.ended_at, "warned_at": clock.warned_at})
             clock.dirty = False
+        if updated:
+            self.connection.execute(update(clocks).where(clocks.c.id == bindparam("_id")), updated)
+        for clock in new:
+            clock.id = self.connection.execute(insert(clocks).returning(clocks.c.id), {
+                "deal_id": clock.deal.id, "commitment": clock.commitment, "measure": clock.measure,
+                "team": clock.deal.team, "owner": clock.owner, "started_at": clock.started_at, "due_at": clock.due_at,
+                "warn_at": clock.warn_at, "status": clock.status, "ended_at": clock.ended_at,
+                "warned_at": clock.warned_at}).scalar_one()
 
     def clocks_of(self, *, deal_id: int | None = None, lead_id: int | None = None) -> list[dict[str, Any]]:
         """The clocks of a deal, or of every deal of a lead, oldest first."""

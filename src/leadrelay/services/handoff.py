@@ -94,16 +94,20 @@ def after_moves(
     return run.write()
 
 
-def after_clocks(uow: UnitOfWork, playbook: Playbook, fired: list[tuple[Clock, str]], now: datetime) -> Followed:
+def after_clocks(uow: UnitOfWork, playbook: Playbook, fired: list[tuple[Clock, str]], now: datetime, *,
+                 running: Iterable[list[Clock]]) -> Followed:
     """Clocks that came to a warning or a breach ("warning" / "breach"): the playbook's automations
     fire, a webhook event goes out, and a breach escalates as its commitment says (the manager is
-    told; the deal goes to the next rep by the routing rules, whose clocks then start again)."""
+    told; the deal goes to the next rep by the routing rules, whose clocks then start again).
+    `running`: every clock of the deals concerned that was running before (fired ones included)."""
     run = _Run(uow, playbook, now)
+    for clocks in running:
+        if clocks:
+            run.clocks[id(clocks[0].deal)] = list(clocks)
     commitments = {c.name: c for c in playbook.sla.commitments}
     for clock, what in fired:
         deal = clock.deal
         run.open[deal.lead.id] = deal  # type: ignore[index]
-        run.clocks.setdefault(id(deal), []).append(clock)
         trigger = "sla_breach" if what == "breach" else "sla_warning"
         run.happened(deal.lead, auto.Happening(trigger, commitment=clock.commitment), deal)
         run.notify(f"deal.{trigger}", deal, clock=clock)

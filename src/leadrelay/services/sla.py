@@ -23,12 +23,10 @@ def sweep(uow_factory: Callable[[], UnitOfWork], playbook: Playbook, now: dateti
         if not deal_ids:
             return 0
         deals = uow.deals.by_ids(deal_ids, lock=True)
-        fired = []
-        for clocks in uow.deals.running_clocks(deals).values():  # read again, now that the deals are ours
-            for clock in clocks:
-                if (what := sla.due(clock, now)) is not None:
-                    fired.append((clock, what))
-        after_clocks(uow, playbook, fired, now)
+        running = uow.deals.running_clocks(deals)  # read again, now that the deals are ours
+        fired = [(clock, what) for clocks in running.values() for clock in clocks
+                 if (what := sla.due(clock, now)) is not None]
+        after_clocks(uow, playbook, fired, now, running=running.values())
         uow.leads.save([deal.lead for deal in deals.values() if deal.lead.dirty], now)
         uow.commit()
     return len(fired)
