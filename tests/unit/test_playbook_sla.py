@@ -77,3 +77,21 @@ def test_a_marketing_commitment_is_one_kind():
     messages = [m for _, _, m in refused(text)]
 
     assert any("one of `mqls`" in m for m in messages)
+
+
+def test_a_commitment_can_bind_a_segment_of_leads_only():
+    from leadrelay.domain.model import Lead
+
+    text = default_playbook_text().replace("      measure: accept\n", "      measure: accept\n      when: lead.company_size >= 1000\n")
+    answer = parse_playbook(text).sla.commitments[0]
+
+    class Big:
+        team, lead = "emea", Lead("a@big.example", "mql", "mql", datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC")),
+                                  datetime(2026, 1, 1, tzinfo=ZoneInfo("UTC")), fields={"company_size": 5000})
+
+    class Small(Big):
+        lead = Lead("a@small.example", "mql", "mql", Big.lead.created_at, Big.lead.created_at, fields={"company_size": 5})
+
+    assert answer.binds(Big) and not answer.binds(Small)  # type: ignore[arg-type]
+    messages = [m for _, _, m in refused(text.replace("lead.company_size >= 1000", "lead.company_sise >= 1000"))]
+    assert any("company_sise" in m for m in messages)

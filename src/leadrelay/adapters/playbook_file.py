@@ -244,6 +244,7 @@ class CommitmentIn(_Schema):
     within_days: Positive | None = None
     time: Literal["business", "wall"] = "business"
     teams: list[StageId] = []
+    when: Name | None = None
     stage: StageId | None = None
     attempts: Annotated[int, Field(ge=1, le=1000)] = 1
     warn_at: Share | None = None
@@ -497,7 +498,7 @@ class _Reader:
             check_stage(("hand_back", "stage"), hand_back.stage)
         hand_back_stage = hand_back.stage or next((s.id for _, s in stages if s.reasons == "hand_back"), "recycled")
         routing_ = self._routing(spec, condition)
-        sla_ = self._sla(spec, check_stage, routing_)
+        sla_ = self._sla(spec, check_stage, routing_, condition)
         automations_ = self._automations(spec, condition, check_stage, fields, sla_)
 
         if len(self.problems) > problems_before or mql is None or mql_rule is None or zone is None:
@@ -580,7 +581,8 @@ class _Reader:
             rules.append(routing.RoutingRule(rule.name, when, rule.team, rule.account_owner))
         return routing.Routing(tuple(rules), teams, parsed.fallback, parsed.period)
 
-    def _sla(self, spec: PlaybookIn, check_stage: Callable[[Path_, str], None], routing_: routing.Routing) -> sla.Sla:
+    def _sla(self, spec: PlaybookIn, check_stage: Callable[[Path_, str], None], routing_: routing.Routing,
+             condition: Compile) -> sla.Sla:
         where: Path_ = ("sla",)
         parsed = self._valid(SlaIn, spec.sla, where) or SlaIn()
         years = range(date.today().year - 2, date.today().year + 11)  # public holidays known this far ahead
@@ -634,6 +636,7 @@ class _Reader:
                 teams=frozenset(item.teams), stage=item.stage, attempts=item.attempts,
                 warn_at=item.warn_at or parsed.warn_at, notify_manager="notify_manager" in item.on_breach,
                 reassign="reassign" in item.on_breach, restart_on_reassign=item.restart_on_reassign,
+                when=condition((*at, "when"), item.when, FIT_NAMES) if item.when else None,
             ))
         marketing = []
         for i, item in self._items(MarketingIn, parsed.marketing, (*where, "marketing")):

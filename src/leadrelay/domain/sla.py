@@ -18,6 +18,7 @@ from leadrelay.domain.model import ATTEMPT_KINDS, Touch
 
 if TYPE_CHECKING:
     from leadrelay.domain.deals import Deal
+    from leadrelay.domain.playbook import Condition
 
 Measure = Literal["accept", "first_touch", "attempts", "stage_time"]
 MEASURES: tuple[str, ...] = ("accept", "first_touch", "attempts", "stage_time")
@@ -36,9 +37,12 @@ class Commitment:
     notify_manager: bool = False  # on breach: email the team's manager
     reassign: bool = False  # on breach: give the deal to the next rep by the routing rules
     restart_on_reassign: bool = True  # a new owner gets the full time again
+    when: Condition | None = None  # a segment: only deals whose lead this holds for (reads `lead`)
 
     def binds(self, deal: Deal) -> bool:
-        return not self.teams or deal.team in self.teams
+        if self.teams and deal.team not in self.teams:
+            return False
+        return self.when is None or self.when({"lead": deal.lead.context()})
 
 
 @dataclass(frozen=True, slots=True)
