@@ -1,10 +1,12 @@
 """What follows leads' moves, inside the transaction that made them: the hand-off (a deal card,
-routed to an owner, with the hand-off package), deals following their leads, the playbook's
-automations (tasks, fields, emails, webhooks), and webhook notifications — every side effect
-written to the outbox, delivered by the worker after commit.
+routed to an owner, with the hand-off package), deals following their leads, their SLA clocks
+started, met and restarted, the playbook's automations (tasks, fields, emails, webhooks), and
+webhook notifications — every side effect written to the outbox, delivered by the worker after
+commit.
 
 Every use case that moves leads (ingestion, imports, rescoring, moves by hand, deal actions)
-calls `after_moves` once before it commits.
+calls `after_moves` once before it commits; the SLA sweep calls `after_clocks` for the clocks
+that came to a warning or a breach.
 """
 
 from __future__ import annotations
