@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, insert, select, update
 
 from leadrelay.adapters.tables import deliveries, outbox, webhooks
 
@@ -161,6 +161,7 @@ class OutboxRepository:
 
     def deliveries(self, *, webhook_id: int | None = None, outbox_id: int | None = None, before: int | None,
                    limit: int) -> list[dict[str, Any]]:
+        """Delivery attempts, newest first: a subscription's, or an item's."""
         query = (select(deliveries, outbox.c.key, outbox.c.event, outbox.c.webhook_id)
                  .join(outbox, outbox.c.id == deliveries.c.outbox_id))
         if webhook_id is not None:
@@ -171,7 +172,3 @@ class OutboxRepository:
             query = query.where(deliveries.c.id < before)
         rows = self.connection.execute(query.order_by(deliveries.c.id.desc()).limit(limit))
         return [dict(row._mapping) for row in rows]
-
-    def counts(self) -> dict[str, int]:
-        query = select(outbox.c.status, func.count()).group_by(outbox.c.status)
-        return {status: count for status, count in self.connection.execute(query)}

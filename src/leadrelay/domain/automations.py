@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from leadrelay.domain.playbook import Condition
 
-Trigger = Literal["stage_entered", "stage_left", "score_crossed", "deal_assigned", "hand_back", "sla_warning",
-                  "sla_breach"]
 TRIGGERS: tuple[str, ...] = ("stage_entered", "stage_left", "score_crossed", "deal_assigned", "hand_back",
                              "sla_warning", "sla_breach")
 Score = Literal["fit", "engagement", "total"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from leadrelay.domain.business_time import WALL_CLOCK, Calendar
 from leadrelay.domain.model import ATTEMPT_KINDS, Touch
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from leadrelay.domain.deals import Deal
     from leadrelay.domain.playbook import Condition
 
-Measure = Literal["accept", "first_touch", "attempts", "stage_time"]
 MEASURES: tuple[str, ...] = ("accept", "first_touch", "attempts", "stage_time")
 
 

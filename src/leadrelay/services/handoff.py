@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,14 +45,6 @@ def needs_scores(playbook: Playbook) -> bool:
     return any(automation.on == "score_crossed" for automation in playbook.automations)
 
 
-@dataclass
-class Followed:
-    opened: list[Deal] = field(default_factory=list)
-    closed: list[Deal] = field(default_factory=list)
-    tasks: int = 0
-    outbox: int = 0
-
-
 def after_moves(
     uow: UnitOfWork,
     playbook: Playbook,
@@ -63,11 +54,11 @@ def after_moves(
     deals: Mapping[int, Deal] | None = None,
     reassigned: Collection[Deal] = (),
     scores_before: Mapping[int, Scores] | None = None,
-) -> Followed:
+) -> list[Deal]:
     """Act on the unsaved stage history of `leads` (and on deals reassigned by hand), writing
     deals, their activity, routing state, tasks and outbox items. The leads themselves are
     saved by the caller, after this (hand-off sets their owner, automations their fields).
-    `deals`: open deals the caller already loaded (and locked), by lead id."""
+    `deals`: open deals the caller already loaded (and locked), by lead id. The deals opened."""
     moved = [lead for lead in leads if lead.history]
     watched = _watched_stages(playbook)
     relevant = [lead for lead in moved if any(_touches(change, watched, playbook) for change in lead.history)]
@@ -76,7 +67,7 @@ def after_moves(
     else:
         crossed = set()
     if not relevant and not reassigned and not crossed:
-        return Followed()
+        return []
     run = _Run(uow, playbook, now)
     run.open = dict(deals or {})
     missing = {lead.id: lead for lead in relevant if lead.id not in run.open and lead.id is not None}
@@ -97,7 +88,7 @@ def after_moves(
 
 
 def after_clocks(uow: UnitOfWork, playbook: Playbook, fired: list[tuple[Clock, str]], now: datetime, *,
-                 running: Iterable[list[Clock]]) -> Followed:
+                 running: Iterable[list[Clock]]) -> None:
     """Clocks that came to a warning or a breach ("warning" / "breach"): the playbook's automations
     fire, a webhook event goes out, and a breach escalates as its commitment says (the manager is
     told; the deal goes to the next rep by the routing rules, whose clocks then start again).
@@ -120,7 +111,7 @@ def after_clocks(uow: UnitOfWork, playbook: Playbook, fired: list[tuple[Clock, s
             run.email_manager(deal, clock)
         if commitment.reassign:
             run.escalate(deal, clock)
-    return run.write()
+    run.write()
 
 
 def _watched_stages(playbook: Playbook) -> set[str] | None:
@@ -146,7 +137,6 @@ class _Run:
         self.open: dict[int, Deal] = {}
         self.touched: dict[int, Deal] = {}  # by id(deal)
         self.opened: list[Deal] = []
-        self.closed: list[Deal] = []
         self.tasks: list[NewTask] = []
         self.items: list[NewItem] = []
         self.accounts: dict[int, dict[str, Any]] = {}
@@ -262,7 +252,6 @@ class _Run:
                 self.notify("deal.moved", deal, change)
             else:
                 del self.open[lead.id]  # type: ignore[arg-type]
-                self.closed.append(deal)
                 self.notify("deal.closed", deal, change)
                 if deal.outcome == "handed_back":
                     self.happened(lead, auto.Happening("hand_back"), deal)
@@ -330,7 +319,7 @@ class _Run:
         context["scores"] = {k: round(v, 1) for k, v in scores_of(lead, self.playbook).items()}
         return context
 
-    def write(self) -> Followed:
+    def write(self) -> list[Deal]:
         deals = self.uow.deals
         deals.add([deal for deal in self.opened], self.now)
         deals.save([deal for deal in self.touched.values() if deal.dirty and deal.id is not None], self.now)
@@ -339,7 +328,7 @@ class _Run:
         deals.save_clocks([clock for found in self.clocks.values() for clock in found if clock.dirty or clock.id is None])
         deals.add_tasks(self.tasks, self.now)
         self.uow.outbox.add([_finished(item, self.now) for item in self.items], self.now)
-        return Followed(self.opened, self.closed, len(self.tasks), len(self.items))
+        return self.opened
 
 
 def _period_start(now: datetime, period: str, zone_name: str) -> datetime:

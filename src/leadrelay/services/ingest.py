@@ -140,7 +140,7 @@ def _ingest_once(uow: UnitOfWork, playbook: Playbook, batch: list[Event], now: d
         repo.add_identities(new_keys, now)
         repo.add_events(fresh, now)
         repo.attach_events(attached)
-        followed = after_moves(uow, playbook, touched, now, scores_before=scores_before)
+        opened = after_moves(uow, playbook, touched, now, scores_before=scores_before)
         changed = [lead for lead in touched if lead.dirty and lead.id is not None]
         repo.save(changed, now)
         changes = [change for lead in touched for change in lead.history]
@@ -152,7 +152,7 @@ def _ingest_once(uow: UnitOfWork, playbook: Playbook, batch: list[Event], now: d
     result.stored = len(fresh)
     result.leads_created = len(created)
     result.leads_updated = len(changed)
-    result.deals_opened = len(followed.opened)
+    result.deals_opened = len(opened)
     result.anonymous = sum(1 for e in fresh if e.lead is None)
     return result
 
