@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_sender: str = "LeadRelay <leadrelay@localhost>"
+    # The web app: a login session ends after this long unused, and after session_max_hours in
+    # any case; past login_max_failures failed logins for one email within login_window_minutes,
+    # that email's logins are refused until the window has passed.
+    session_idle_minutes: int = Field(720, ge=1, le=43_200)
+    session_max_hours: int = Field(168, ge=1, le=8_760)
+    login_max_failures: int = Field(5, ge=1, le=1_000)
+    login_window_minutes: int = Field(15, ge=1, le=1_440)
 
     @field_validator("database_url")
     @classmethod

@@ -30,6 +30,8 @@ class DealFilter:
     source: str | None = None
     lead_id: int | None = None
     open: bool | None = None  # True: open deals only; False: closed only
+    teams: frozenset[str] | None = None  # only deals of these teams (or queues)
+    score_min: float | None = None  # only leads whose stored total is at least this (decay makes it an upper bound)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,10 @@ class DealRepository:
                 query = query.where(column == value)
         if filters.open is not None:
             query = query.where(deals.c.closed_at.is_(None) if filters.open else deals.c.closed_at.is_not(None))
+        if filters.teams is not None:
+            query = query.where(deals.c.team.in_(sorted(filters.teams)))
+        if filters.score_min is not None:
+            query = query.where(leads.c.fit + leads.c.engagement >= filters.score_min)
         if before is not None:
             query = query.where(deals.c.id < before)
         query = query.order_by(deals.c.id.desc()).limit(limit)
@@ -206,6 +212,15 @@ class DealRepository:
                 "team": clock.deal.team, "owner": clock.owner, "started_at": clock.started_at, "due_at": clock.due_at,
                 "warn_at": clock.warn_at, "status": clock.status, "ended_at": clock.ended_at,
                 "warned_at": clock.warned_at}).scalar_one()
+
+    def nearest_clocks(self, deal_ids: Collection[int]) -> dict[int, dict[str, Any]]:
+        """Each deal's running clock coming due first (deals without one are left out)."""
+        found: dict[int, dict[str, Any]] = {}
+        for chunk in _chunks(deal_ids):
+            query = (select(clocks).where(clocks.c.deal_id.in_(chunk), clocks.c.status == "running")
+                     .order_by(clocks.c.due_at.desc()))
+            found.update((row.deal_id, dict(row._mapping)) for row in self.connection.execute(query))
+        return found
 
     def clocks_of(self, *, deal_id: int | None = None, lead_id: int | None = None) -> list[dict[str, Any]]:
         """The clocks of a deal, or of every deal of a lead, oldest first."""

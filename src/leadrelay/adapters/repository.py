@@ -288,6 +288,12 @@ class LeadRepository:
         query = select(leads.c[column], func.count()).where(leads.c.merged_into.is_(None)).group_by(leads.c[column])
         return {stage: count for stage, count in self.connection.execute(query)}
 
+    def source_stage_counts(self) -> dict[tuple[str | None, str], int]:
+        """How many leads came from each source, by the highest stage they reached."""
+        query = (select(leads.c.source, leads.c.highest_stage, func.count()).where(leads.c.merged_into.is_(None))
+                 .group_by(leads.c.source, leads.c.highest_stage))
+        return {(source, stage): count for source, stage, count in self.connection.execute(query)}
+
     # --- writing (each in one statement per batch) ----------------------------------------
     def add_accounts(self, domains: Iterable[str], now: datetime) -> dict[str, int]:
         rows = [{"domain": domain, "name": domain, "is_target": False, "created_at": now} for domain in domains]

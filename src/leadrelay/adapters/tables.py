@@ -332,3 +332,54 @@ clocks = Table(
     Index("ix_clocks_running_warn_at", "warn_at", sqlite_where=text("status = 'running' AND warned_at IS NULL"),
           postgresql_where=text("status = 'running' AND warned_at IS NULL")),
 )
+
+# --- the web app: users, their login sessions, failed logins; the playbook's versions ---------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=False),
+    Column("role", String(32), nullable=False),  # admin, marketing, sales_manager, sales_rep
+    Column("team", String(64)),  # an extra team set by an admin (e.g. a manager's)
+    Column("password_hash", Text, nullable=False),  # Argon2id
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("disabled_at", UtcDateTime),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 of the cookie's token
+    Column("user_id", ForeignKey("users.id"), nullable=False, index=True),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("seen_at", UtcDateTime, nullable=False),  # idle expiry counts from here
+    Column("expires_at", UtcDateTime, nullable=False),  # absolute expiry
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("address", String(64), nullable=False),  # the client's IP address
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_login_failures_email_at", "email", "at"),
+    Index("ix_login_failures_address_at", "address", "at"),
+)
+
+playbook_versions = Table(
+    "playbook_versions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("sha256", String(64), nullable=False),  # of the text: a start with the same text as the latest adds none
+    Column("name", String(200), nullable=False),
+    Column("version", String(64), nullable=False),  # the playbook's own `version`
+    Column("text", Text, nullable=False),
+    Column("applied_at", UtcDateTime, nullable=False),
+    Column("applied_by", String(320), nullable=False),
+    Column("note", Text),
+)

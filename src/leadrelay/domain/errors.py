@@ -93,3 +93,13 @@ class OutboxItemNotFound(NotFound):
 
 class InvalidTouch(DomainError):
     code = "invalid_touch"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+
+
+class TooManyAttempts(DomainError):
+    """Too many failed logins for this email or from this address: wait before trying again."""
+
+    code = "too_many_attempts"

@@ -42,6 +42,9 @@ app.add_typer(lead_app, name="lead")
 app.add_typer(apikey_app, name="apikey")
 rep_app = typer.Typer(help="Sales reps: who gets new leads now, and who is away.", no_args_is_help=True)
 app.add_typer(rep_app, name="rep")
+user_app = typer.Typer(help="People who log in to the web app, and their roles: admin, marketing, sales_manager, "
+                            "sales_rep.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # one problem, one line, however long
@@ -441,6 +444,68 @@ def apikey_revoke(key: Annotated[str, typer.Argument(help="The key's id or its f
     console.print(f"Revoked key {record.id} ({record.name}).")
 
 
+# --- users ---------------------------------------------------------------------------------
+
+
+@user_app.command("create")
+def user_create(
+    email: Annotated[str, typer.Argument(help="The email they log in with.")],
+    role: Annotated[str, typer.Option(help="admin, marketing, sales_manager or sales_rep.")],
+    name: Annotated[str, typer.Option(help="Their name as pages show it.")] = "",
+    team: Annotated[str, typer.Option(help="A team of the playbook (a manager's team; reps are in the playbook's teams).")] = "",
+    password: Annotated[str, typer.Option(help="Leave out to be asked (not echoed) or to get a generated one.",
+                                          show_default=False)] = "",
+) -> None:
+    """Create a user who logs in to the web app."""
+    from leadrelay.services.users import create_user
+
+    generated = not password and not sys.stdin.isatty()
+    if generated:
+        import secrets
+
+        password = secrets.token_urlsafe(12)
+    elif not password:
+        password = typer.prompt("Password (10 characters or more)", hide_input=True, confirmation_prompt=True)
+    application = _app()
+    user = create_user(application.uow(), application.playbook, email=email, role=role, password=password, name=name,
+                       team=team, now=utc_now())
+    console.print(f"Created {user.role.label} {user.email}" + (f" in team {user.team}" if user.team else "") + ".")
+    if generated:
+        console.print("Password (shown once):")
+        print(password)
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List the users, their roles and teams."""
+    from leadrelay.services.users import users
+
+    table = Table("email", "name", "role", "team", "active", title="Users")
+    for user in users(_app().read_uow()):
+        table.add_row(user.email, user.name, user.role.label, user.team or "", "yes" if user.active else "no")
+    console.print(table)
+
+
+@user_app.command("set")
+def user_set(
+    email: Annotated[str, typer.Argument(help="The user's email.")],
+    role: Annotated[str | None, typer.Option(help="A new role.")] = None,
+    team: Annotated[str | None, typer.Option(help="A new team ('' for none).")] = None,
+    active: Annotated[bool | None, typer.Option("--enable/--disable", help="Let them log in, or not (ends their sessions).",
+                                                show_default=False)] = None,
+    password: Annotated[bool, typer.Option("--password", help="Set a new password (asked, not echoed).")] = False,
+) -> None:
+    """Change a user's role, team, access or password."""
+    from leadrelay.services.users import update_user
+
+    new_password = typer.prompt("New password", hide_input=True, confirmation_prompt=True) if password else None
+    application = _app()
+    user = update_user(application.uow(), application.playbook, email, utc_now(), role=role, team=team,
+                       password=new_password, disabled=None if active is None else not active)
+    console.print(f"{user.email}: {user.role.label}" + (f", team {user.team}" if user.team else "")
+                  + ("" if user.active else ", disabled") + ".")
+
+
 @app.command()
 def demo(
     leads: Annotated[int, typer.Option(help="How many leads to generate.", min=1000, max=1_000_000)] = 5000,
@@ -460,6 +525,12 @@ def demo(
     console.print(f"{summary.leads:,} leads, {summary.events:,} events, {summary.accounts:,} accounts in {summary.seconds:.1f} s "
                   f"({summary.events / max(summary.seconds, 1e-9):,.0f} events/s).")
     console.print("Look at a lead: [bold]leadrelay lead show EMAIL[/bold] — e.g. " + ", ".join(summary.examples[:3]))
+    from leadrelay.services.users import demo_users
+
+    logins = Table("role", "email", "password", title="Demo logins for the web app (new passwords each run)")
+    for user, password in demo_users(application.uow(), application.playbook, utc_now()):
+        logins.add_row(user.role.label, user.email, password)
+    console.print(logins)
     if serve:
         from leadrelay.services.api_keys import create_key
 

@@ -4,17 +4,19 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from leadrelay.adapters.deals import DealFilter, Task
 from leadrelay.domain import deals as domain
 from leadrelay.domain import sla
+from leadrelay.domain.clock import utc_now
 from leadrelay.domain.deals import Deal
 from leadrelay.domain.errors import DealNotFound, InvalidInput, TaskNotFound
-from leadrelay.domain.model import StageChange, Touch
+from leadrelay.domain.model import Lead, StageChange, Touch
 from leadrelay.domain.playbook import Playbook
+from leadrelay.domain.scoring import engagement_at
 from leadrelay.reports.sla import hand_back_reasons
 from leadrelay.services.handoff import after_moves
 from leadrelay.services.unit_of_work import UnitOfWork
@@ -24,6 +26,7 @@ from leadrelay.services.unit_of_work import UnitOfWork
 class BoardCard:
     deal: Deal
     account: dict[str, Any]
+    clock: dict[str, Any] | None = None  # the running SLA clock coming due first
 
 
 def find_deals(uow: UnitOfWork, filters: DealFilter, *, before: int | None, limit: int) -> list[BoardCard]:
@@ -31,20 +34,34 @@ def find_deals(uow: UnitOfWork, filters: DealFilter, *, before: int | None, limi
         return [BoardCard(deal, account) for deal, account in uow.deals.page(filters, before=before, limit=limit)]
 
 
-def board(uow: UnitOfWork, playbook: Playbook, filters: DealFilter, *, per_column: int) -> dict[str, list[BoardCard]]:
+def board(uow: UnitOfWork, playbook: Playbook, filters: DealFilter, *, per_column: int,
+          now: datetime | None = None) -> dict[str, list[BoardCard]]:
     """The board: a column per sales stage, newest deals first, at most `per_column` each. Open
-    stages show open deals; won and lost columns show the deals closed there."""
+    stages show open deals; won and lost columns show the deals closed there. Each card has its
+    nearest SLA clock. With `filters.score_min`, only leads whose total score (decayed to `now`)
+    is at least that."""
     columns: dict[str, list[BoardCard]] = {}
     with uow:
         for stage in playbook.sales_stages:
             if filters.stage is not None and filters.stage != stage:
                 continue
-            closed_here = playbook.stages[stage].outcome is not None
-            wanted = DealFilter(owner=filters.owner, team=filters.team, stage=stage, source=filters.source,
-                                open=not closed_here)
-            columns[stage] = [BoardCard(deal, account)
-                              for deal, account in uow.deals.page(wanted, before=None, limit=per_column)]
+            wanted = replace(filters, stage=stage, open=playbook.stages[stage].outcome is None)
+            cards = [BoardCard(deal, account) for deal, account in uow.deals.page(wanted, before=None, limit=per_column)]
+            if filters.score_min is not None:
+                at = now or utc_now()
+                cards = [card for card in cards if total_score(card.deal.lead, playbook, at) >= filters.score_min]
+            columns[stage] = cards
+        clocks = uow.deals.nearest_clocks([card.deal.id for cards in columns.values() for card in cards
+                                           if card.deal.is_open])  # type: ignore[misc]
+    for cards in columns.values():
+        for card in cards:
+            card.clock = clocks.get(card.deal.id)  # type: ignore[arg-type]
     return columns
+
+
+def total_score(lead: Lead, playbook: Playbook, at: datetime) -> float:
+    """Fit and engagement, the engagement decayed to `at`."""
+    return lead.fit + engagement_at(lead.engagement, playbook.scoring, max(at, lead.engagement.as_of or at))
 
 
 @dataclass

@@ -10,8 +10,10 @@ from sqlalchemy import Connection, Engine
 from leadrelay.adapters.api_keys import ApiKeyRepository
 from leadrelay.adapters.deals import DealRepository
 from leadrelay.adapters.outbox import OutboxRepository
+from leadrelay.adapters.playbook_versions import PlaybookVersionRepository
 from leadrelay.adapters.rejections import RejectionRepository
 from leadrelay.adapters.repository import LeadRepository
+from leadrelay.adapters.users import UserRepository
 
 
 class UnitOfWork:
@@ -20,6 +22,8 @@ class UnitOfWork:
     rejections: RejectionRepository
     deals: DealRepository
     outbox: OutboxRepository
+    users: UserRepository
+    playbook_versions: PlaybookVersionRepository
     connection: Connection
 
     def __init__(self, engine: Engine, *, read_only: bool = False,
@@ -41,6 +45,8 @@ class UnitOfWork:
         self.rejections = RejectionRepository(self.connection)
         self.deals = DealRepository(self.connection, self.leads)
         self.outbox = OutboxRepository(self.connection)
+        self.users = UserRepository(self.connection)
+        self.playbook_versions = PlaybookVersionRepository(self.connection)
         return self
 
     def __exit__(

@@ -14,7 +14,10 @@ from leadrelay.bootstrap import App
 from leadrelay.entrypoints.api import (
     accounts, deals, errors, leads, playbook, rejections, reports, reps, tracking, webhooks,
 )
+from leadrelay.domain.clock import utc_now
+from leadrelay.entrypoints import web
 from leadrelay.entrypoints.worker import Worker
+from leadrelay.services import playbook as playbook_service
 from leadrelay.services.tracking import BatchWriter
 
 
@@ -25,6 +28,8 @@ def create_app(leadrelay: App) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        where = f"file {leadrelay.playbook_path.name}" if leadrelay.playbook_path else "built-in playbook"
+        playbook_service.record(leadrelay.uow(), leadrelay.playbook, by=where, now=utc_now())
         writer.start()
         if worker is not None:
             worker.start()
@@ -48,7 +53,8 @@ def create_app(leadrelay: App) -> FastAPI:
     )
     api.state.leadrelay = leadrelay
     api.state.writer = writer
-    errors.install(api)
+    errors.install(api, page=web.error_page)
     for module in (tracking, leads, deals, reps, reports, accounts, webhooks, playbook, rejections):
         api.include_router(module.router)
+    web.install(api)
     return api

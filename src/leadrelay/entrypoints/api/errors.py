@@ -4,10 +4,11 @@ never a stack trace. Domain errors carry no HTTP status; this table gives them o
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from starlette.exceptions import HTTPException
 
@@ -21,6 +22,7 @@ STATUS: dict[type[domain.DomainError], int] = {
     domain.PermissionDenied: 403,
     domain.InvalidInput: 400,
     domain.Overloaded: 429,
+    domain.TooManyAttempts: 429,
     domain.MoveNotAllowed: 409,
     domain.MergeNotAllowed: 409,
     domain.DealClosed: 409,
@@ -50,31 +52,41 @@ def _status(error: domain.DomainError) -> int:
     return 400
 
 
-def install(app: FastAPI) -> None:
+# the web app's error page: (request, status, code, message) -> a page, or None for JSON
+PageRenderer = Callable[[Request, int, str, str], Response | None]
+
+
+def install(app: FastAPI, page: PageRenderer | None = None) -> None:
+    """Map every error to an answer; `page` renders it as a page for a browser on a web page."""
+
+    def answer(request: Request, status: int, code: str, message: str, **extra: object) -> Response:
+        shown = page(request, status, code, message) if page is not None else None
+        return shown if shown is not None else error_response(status, code, message, **extra)
+
     @app.exception_handler(domain.DomainError)
-    async def _domain(request: Request, error: domain.DomainError) -> JSONResponse:
-        return error_response(_status(error), error.code, error.message)
+    async def _domain(request: Request, error: domain.DomainError) -> Response:
+        return answer(request, _status(error), error.code, error.message)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, error: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, error: RequestValidationError) -> Response:
         problems = [
             {"where": ".".join(str(part) for part in problem["loc"]), "message": problem["msg"]}
             for problem in error.errors()
         ]
         summary = "; ".join(f"{p['where']}: {p['message']}" for p in problems)
-        return error_response(422, "invalid_request", summary or "the request is not valid", problems=problems)
+        return answer(request, 422, "invalid_request", summary or "the request is not valid", problems=problems)
 
     @app.exception_handler(HTTPException)
-    async def _http(request: Request, error: HTTPException) -> JSONResponse:
-        return error_response(error.status_code, HTTP_CODES.get(error.status_code, "http_error"), str(error.detail))
+    async def _http(request: Request, error: HTTPException) -> Response:
+        return answer(request, error.status_code, HTTP_CODES.get(error.status_code, "http_error"), str(error.detail))
 
     @app.exception_handler(OperationalError)
-    async def _store_down(request: Request, error: OperationalError) -> JSONResponse:
+    async def _store_down(request: Request, error: OperationalError) -> Response:
         log.error("the database cannot be used: %s", str(error.orig).splitlines()[0] if error.orig else error)
-        return error_response(503, "store_unavailable", "the database cannot be reached just now: try again")
+        return answer(request, 503, "store_unavailable", "the database cannot be reached just now: try again")
 
     @app.exception_handler(SQLAlchemyError)
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, error: Exception) -> Response:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return error_response(500, "internal_error", "something went wrong on our side; it was logged")
+        return answer(request, 500, "internal_error", "something went wrong on our side; it was logged")

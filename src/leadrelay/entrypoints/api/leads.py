@@ -111,7 +111,7 @@ def get_lead(lead_id: LeadId, app: AppDep) -> schemas.LeadDetail:
     return _detail(lead_service.view_lead(app.read_uow(), app.playbook, lead_id, utc_now()), app.playbook)
 
 
-def _event_cursor(cursor: str | None) -> tuple[datetime, int] | None:
+def event_cursor(cursor: str | None) -> tuple[datetime, int] | None:
     """The (timestamp, event id) a `next_cursor` of the timeline names: a time with its zone,
     within the years the API takes, and an id that fits the store."""
     if (parts := schemas.decode_cursor(cursor, 2)) is None:
@@ -135,7 +135,7 @@ def lead_events(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> schemas.EventPage:
     """The lead's timeline: what it did, newest first, with the points each event earned."""
-    rows = lead_service.timeline(app.read_uow(), lead_id, before=_event_cursor(cursor), limit=limit)
+    rows = lead_service.timeline(app.read_uow(), lead_id, before=event_cursor(cursor), limit=limit)
     items = [
         schemas.EventOut(id=event_id, message_id=e.message_id, type=e.type, name=e.name, timestamp=e.timestamp,
                          points=e.points, properties=e.properties, traits=e.traits, touch=e.touch)
