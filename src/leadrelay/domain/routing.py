@@ -69,6 +69,14 @@ class Routing:
     fallback: str = "unassigned"  # the queue where leads wait when no rule matches or nobody can take them
     period: Literal["day", "week"] = "day"  # the period of max_new_deals
 
+    def name_of(self, email: str) -> str:
+        """A rep's name as the playbook gives it (else their email)."""
+        for team in self.teams.values():
+            for rep in team.reps:
+                if rep.email == email and rep.name:
+                    return rep.name
+        return email
+
     def team_of(self, email: str) -> Team | None:
         """The first team listing this rep."""
         for team in self.teams.values():

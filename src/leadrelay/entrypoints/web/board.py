@@ -44,8 +44,9 @@ def _card(app: App, card: BoardCard, session: Session, now: datetime) -> dict[st
     stage = playbook.stages[deal.stage]
     return {
         "id": deal.id, "lead_id": lead.id, "name": lead.fields.get("name") or lead.email,
-        "email": lead.email, "company": card.account.get("name") or lead.fields.get("company") or "",
+        "email": lead.email, "company": lead.fields.get("company") or card.account.get("name") or "",
         "score": round(total_score(lead, playbook, now)), "owner": deal.owner, "team": deal.team,
+        "owner_name": playbook.routing.name_of(deal.owner) if deal.owner else None,
         "source": lead.source, "stage": deal.stage, "entered": deal.stage_entered_at, "open": deal.is_open,
         "moves": [to for to in stage.moves if to in playbook.stages] if deal.is_open else [],
         "movable": deal.is_open and may_move_deal(session.user, deal.team, deal.owner, playbook.routing),

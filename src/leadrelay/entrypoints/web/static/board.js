@@ -26,7 +26,10 @@
     const result = await LeadRelay.post(`/board/deals/${card.dataset.deal}`, body);
     LeadRelay.toast(`${card.dataset.name} → ${stageNames[result.stage] || result.stage}`);
     await refresh();
-    const moved = board.querySelector(`[data-deal="${card.dataset.deal}"]`);
+  }
+
+  function focusCard(id) {  // the card where it is now, so the keyboard user carries on from it
+    const moved = board.querySelector(`[data-deal="${id}"]`);
     if (moved) moved.focus();
   }
 
@@ -78,6 +81,7 @@
     try {
       await send(card, body);
       dialog.close();
+      focusCard(card.dataset.deal);
     } catch (error) {
       field("move-error").textContent = error.message;
       field("move-error").hidden = false;
@@ -89,6 +93,7 @@
     if ((reasons[stage] || []).length) { choose(card, "move", stage); return; }
     try {
       await send(card, {action: "move", to: stage});
+      focusCard(card.dataset.deal);
     } catch (error) {
       LeadRelay.toast(error.message, "error");
     }
