@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 
 from leadrelay.adapters.tables import deliveries, outbox, webhooks
 
@@ -56,6 +56,19 @@ class Item:
     last_error: str | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One delivery attempt's result: delivered, due again at `next_attempt_at`, or dead (None)."""
+
+    item: Item
+    ok: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: float
+    at: datetime
+    next_attempt_at: datetime | None
 
 
 def _item(row: Row[Any]) -> Item:
@@ -139,6 +152,28 @@ class OutboxRepository:
         else:
             values = {"next_attempt_at": next_attempt_at, "last_error": error}
         self.connection.execute(update(outbox).where(outbox.c.id == item.id, outbox.c.status == "pending").values(values))
+
+    def record_all(self, results: Sequence[Result]) -> None:
+        """The results of several attempts, as `record` writes each, in a few statements."""
+        if not results:
+            return
+        self.connection.execute(insert(deliveries), [
+            {"outbox_id": r.item.id, "attempt": r.item.attempts, "at": r.at, "ok": r.ok, "status_code": r.status_code,
+             "error": r.error, "duration_ms": r.duration_ms} for r in results])
+        pending = (outbox.c.id == bindparam("_id")) & (outbox.c.status == "pending")
+        delivered = [{"_id": r.item.id, "_at": r.at} for r in results if r.ok]
+        dead = [{"_id": r.item.id, "_error": r.error} for r in results if not r.ok and r.next_attempt_at is None]
+        again = [{"_id": r.item.id, "_next": r.next_attempt_at, "_error": r.error}
+                 for r in results if not r.ok and r.next_attempt_at is not None]
+        if delivered:
+            self.connection.execute(update(outbox).where(pending).values(
+                status="delivered", delivered_at=bindparam("_at"), last_error=None), delivered)
+        if dead:
+            self.connection.execute(update(outbox).where(pending).values(status="dead", last_error=bindparam("_error")),
+                                    dead)
+        if again:
+            self.connection.execute(update(outbox).where(pending).values(
+                next_attempt_at=bindparam("_next"), last_error=bindparam("_error")), again)
 
     def get(self, item_id: int) -> Item | None:
         row = self.connection.execute(select(outbox).where(outbox.c.id == item_id)).first()

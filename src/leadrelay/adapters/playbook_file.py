@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from leadrelay.adapters.expressions import CelCondition, ExpressionError
 from leadrelay.adapters.public_holidays import calendar as business_calendar
-from leadrelay.adapters.templates import TemplateError, TextTemplate
-from leadrelay.domain import automations, routing, sla
+from leadrelay.adapters.templates import HtmlTemplate, TemplateError, TextTemplate
+from leadrelay.domain import automations, nurture, routing, sla
 from leadrelay.domain import playbook as domain
 from leadrelay.domain.errors import InvalidField
 from leadrelay.domain.model import snake_name
@@ -221,7 +221,60 @@ class SetIn(_Schema):
     set: Annotated[dict[str, Any], Field(min_length=1)]
 
 
-ACTIONS: dict[str, type[_Schema]] = {"task": TaskIn, "email": EmailIn, "webhook": WebhookIn, "set": SetIn}
+class EnrollIn(_Schema):
+    enroll: StageId
+
+
+ACTIONS: dict[str, type[_Schema]] = {"task": TaskIn, "email": EmailIn, "webhook": WebhookIn, "set": SetIn,
+                                     "enroll": EnrollIn}
+
+# --- nurture: email templates and sequences ---
+TemplateName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
+StepId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_\-]*$", max_length=64)]
+TemplateText = Annotated[str, Field(min_length=1, max_length=100_000)]
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)\s*$")
+BRANCH_NAMES = (*LEAD_NAMES, "last_email", "emails")
+BRANCH_KEYS = {"last_email": ("opened", "clicked"), "emails": ("sent", "opened", "clicked")}
+
+
+class EmailTemplateIn(_Schema):
+    subject: Annotated[str, Field(min_length=1, max_length=1000)]
+    text: TemplateText
+    html: TemplateText | None = None
+
+
+class SequenceIn(_Schema):
+    id: StageId
+    name: Name | None = None
+    kind: StageId = "nurture"
+    trigger: Literal[nurture.TRIGGERS] = "manual"  # type: ignore[valid-type]
+    stage: StageId | None = None
+    when: Name | None = None
+    exit_when: Name | None = None
+    re_enroll: Literal["never", "always"] = "never"
+    re_enroll_after_days: Positive | None = None
+    steps: Items = Field(min_length=1)
+
+
+class EmailStepIn(_Schema):
+    id: StepId | None = None
+    email: TemplateName
+
+
+class WaitStepIn(_Schema):
+    id: StepId | None = None
+    wait: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class BranchStepIn(_Schema):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, populate_by_name=True)
+    id: StepId | None = None
+    if_: Name = Field(alias="if")
+    then: StepId
+    else_: StepId = Field("next", alias="else")
+
+
+STEPS: dict[str, type[_Schema]] = {"email": EmailStepIn, "wait": WaitStepIn, "if": BranchStepIn}
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Hours = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")]
@@ -284,6 +337,8 @@ class PlaybookIn(_Schema):
     routing: dict[str, Any] = {}
     automations: Items = []
     sla: dict[str, Any] = {}
+    emails: dict[str, Any] = {}
+    sequences: Items = []
 
     @field_validator("version", mode="before")
     @classmethod
@@ -316,6 +371,7 @@ class _Reader:
     def __init__(self, text: str, filename: str) -> None:
         self.text, self.filename = text, filename
         self.problems: list[Problem] = []
+        self.sequence_ids: list[str] = []
         self.marks: dict[Path_, tuple[int, int]] = {}
 
     def problem(self, where: Path_, message: str) -> None:
@@ -499,6 +555,8 @@ class _Reader:
         hand_back_stage = hand_back.stage or next((s.id for _, s in stages if s.reasons == "hand_back"), "recycled")
         routing_ = self._routing(spec, condition)
         sla_ = self._sla(spec, check_stage, routing_, condition)
+        templates = self._emails(spec)
+        sequences = self._sequences(spec, check_stage, templates, lead_keys, sample)
         automations_ = self._automations(spec, condition, check_stage, fields, sla_)
 
         if len(self.problems) > problems_before or mql is None or mql_rule is None or zone is None:
@@ -542,6 +600,8 @@ class _Reader:
             routing=routing_,
             automations=tuple(automations_),
             sla=sla_,
+            sequences=sequences,
+            email_templates=templates,
             timezone=spec.timezone,
             source=self.text,
         )
@@ -701,6 +761,11 @@ class _Reader:
                 self.problem((*where, "email"), f"{label}.email: {to!r} is not `owner`, `manager` or an address")
             subject, body = self._template((*where, "subject"), parsed.subject), self._template((*where, "body"), parsed.body)
             return None if subject is None or body is None else automations.EmailAction(to, subject, body)
+        if isinstance(parsed, EnrollIn):
+            if parsed.enroll not in self.sequence_ids:
+                self.problem((*where, "enroll"), f"{label}.enroll: unknown sequence {parsed.enroll!r}"
+                                                 f"{_suggest(parsed.enroll, self.sequence_ids)}")
+            return automations.EnrollAction(parsed.enroll)
         if isinstance(parsed, SetIn):
             values = {}
             for name, value in parsed.set.items():
@@ -715,9 +780,145 @@ class _Reader:
             return automations.SetAction(values)
         return None
 
-    def _template(self, where: Path_, source: str) -> TextTemplate | None:
+    def _emails(self, spec: PlaybookIn) -> dict[str, nurture.EmailTemplate]:
+        """`emails:` the templates sequences send, by name: subject, text and optional html."""
+        found: dict[str, nurture.EmailTemplate] = {}
+        for name, raw in spec.emails.items():
+            at: Path_ = ("emails", name)
+            if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name) or len(name) > 64:
+                self.problem(at, f"emails: {name!r} is not a template name (lower case letters, digits and _, "
+                                 "starting with a letter)")
+                continue
+            parsed = self._valid(EmailTemplateIn, raw, at)
+            if parsed is None:
+                continue
+            subject = self._template((*at, "subject"), parsed.subject)
+            text = self._template((*at, "text"), parsed.text)
+            html = self._template((*at, "html"), parsed.html, html=True) if parsed.html is not None else None
+            if subject is not None and text is not None and (parsed.html is None or html is not None):
+                found[name] = nurture.EmailTemplate(name, subject, text, html)
+        return found
+
+    def _sequences(self, spec: PlaybookIn, check_stage: Callable[[Path_, str], None],
+                   templates: dict[str, nurture.EmailTemplate], lead_keys: dict[str, Any],
+                   sample: dict[str, Any]) -> dict[str, nurture.Sequence]:
+        self.sequence_ids = [item["id"] for item in spec.sequences
+                             if isinstance(item, dict) and isinstance(item.get("id"), str)]
+        branch_keys = {**lead_keys, **BRANCH_KEYS}
+        branch_sample = {**sample, "last_email": {"opened": True, "clicked": False},
+                         "emails": {"sent": 1, "opened": 1, "clicked": 0}}
+
+        def compile_(where: Path_, source: str, names: tuple[str, ...]) -> CelCondition | None:
+            try:
+                compiled = CelCondition(source, names, branch_keys)
+            except ExpressionError as error:
+                self.problem(where, f"{_path_label(where)}: {error}")
+                return None
+            mistake = compiled.mistake_on(branch_sample)
+            if mistake:
+                self.problem(where, f"{_path_label(where)}: {mistake}")
+            return compiled
+
+        found: dict[str, nurture.Sequence] = {}
+        for i, item in self._items(SequenceIn, spec.sequences, ("sequences",)):
+            at: Path_ = ("sequences", i)
+            label = _path_label(at)
+            if item.id in found:
+                self.problem((*at, "id"), f"{label}.id: duplicate sequence {item.id!r}")
+            if (item.trigger == "stage_entered") != (item.stage is not None):
+                self.problem(at, f"{label}: `stage` goes with trigger stage_entered, and only with it")
+            if item.stage is not None:
+                check_stage((*at, "stage"), item.stage)
+            if item.trigger == "segment" and item.when is None:
+                self.problem(at, f"{label}: a segment sequence needs `when` (the condition that puts leads in it)")
+            if item.re_enroll_after_days is not None and item.re_enroll != "always":
+                self.problem((*at, "re_enroll_after_days"), f"{label}.re_enroll_after_days: goes with "
+                                                             "`re_enroll: always`")
+            when = compile_((*at, "when"), item.when, LEAD_NAMES) if item.when else None
+            exit_when = compile_((*at, "exit_when"), item.exit_when, LEAD_NAMES) if item.exit_when else None
+            steps = self._steps(item.steps, (*at, "steps"), templates, compile_)
+            if steps is None:
+                continue
+            loop = nurture.loops_without_wait(steps)
+            if loop:
+                self.problem((*at, "steps"), f"{label}.steps: steps {', '.join(str(n + 1) for n in loop)} make a loop "
+                                             "without a wait (a lead would be mailed again and again)")
+            after = timedelta(days=item.re_enroll_after_days) if item.re_enroll_after_days else None
+            found[item.id] = nurture.Sequence(
+                id=item.id, name=item.name or item.id.replace("_", " ").capitalize(), steps=steps,
+                trigger=nurture.Trigger(item.trigger, item.stage, when), kind=item.kind, exit_when=exit_when,
+                reenroll=item.re_enroll == "always", reenroll_after=after,
+            )
+        return found
+
+    def _steps(self, raw_steps: list[Any], where: Path_, templates: dict[str, nurture.EmailTemplate],
+               compile_: Callable[[Path_, str, tuple[str, ...]], CelCondition | None]) -> tuple[nurture.Step, ...] | None:
+        parsed: list[tuple[int, _Schema]] = []
+        for j, raw in enumerate(raw_steps):
+            kinds = [kind for kind in STEPS if isinstance(raw, dict) and kind in raw]
+            if len(kinds) != 1:
+                self.problem((*where, j), f"{_path_label((*where, j))}: a step is exactly one of `email: TEMPLATE`, "
+                                          "`wait: 3d` or `if: CONDITION` (with `then: STEP`)")
+                continue
+            step = self._valid(STEPS[kinds[0]], raw, (*where, j))
+            if step is not None:
+                parsed.append((j, step))
+        if len(parsed) != len(raw_steps):
+            return None
+        ids: dict[str, int] = {}
+        for j, step in parsed:
+            step_id = getattr(step, "id", None)
+            if step_id is not None:
+                if step_id in ids or step_id in ("next", "end"):
+                    self.problem((*where, j, "id"), f"{_path_label((*where, j))}.id: "
+                                                    f"{'duplicate step id' if step_id in ids else 'reserved word'} {step_id!r}")
+                ids[step_id] = j
+        count = len(parsed)
+
+        def target(j: int, name: str, key: str) -> int:
+            if name == "next":
+                return j + 1
+            if name == "end":
+                return count
+            if name not in ids:
+                self.problem((*where, j, key), f"{_path_label((*where, j))}.{key}: no step with id {name!r} "
+                                               f"(give a step `id: {name}`, or use next or end){_suggest(name, list(ids))}")
+                return count
+            return ids[name]
+
+        steps: list[nurture.Step] = []
+        ok = True
+        for j, step in parsed:
+            step_id = getattr(step, "id", None) or str(j + 1)
+            if isinstance(step, EmailStepIn):
+                if step.email not in templates:
+                    self.problem((*where, j, "email"), f"{_path_label((*where, j))}.email: no email template "
+                                                       f"{step.email!r} under `emails`{_suggest(step.email, list(templates))}")
+                steps.append(nurture.SendEmail(step.email, step_id))
+            elif isinstance(step, WaitStepIn):
+                found = DURATION.match(step.wait)
+                if found is None:
+                    self.problem((*where, j, "wait"), f"{_path_label((*where, j))}.wait: {step.wait!r} is not a "
+                                                      "duration (e.g. 30m, 12h, 3d, 2w)")
+                    ok = False
+                    continue
+                amount, unit = float(found.group(1)), found.group(2)[0]
+                duration = timedelta(**{{"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[unit]: amount})
+                if not timedelta(minutes=1) <= duration <= timedelta(days=366):
+                    self.problem((*where, j, "wait"), f"{_path_label((*where, j))}.wait: between 1 minute and a year")
+                steps.append(nurture.Wait(duration, step_id))
+            elif isinstance(step, BranchStepIn):
+                when = compile_((*where, j, "if"), step.if_, BRANCH_NAMES)
+                then, otherwise = target(j, step.then, "then"), target(j, step.else_, "else")
+                if when is None:
+                    ok = False
+                    continue
+                steps.append(nurture.Branch(when, then, otherwise, step_id))
+        return tuple(steps) if ok else None
+
+    def _template(self, where: Path_, source: str, *, html: bool = False) -> TextTemplate | None:
         try:
-            return TextTemplate(source)
+            return HtmlTemplate(source) if html else TextTemplate(source)
         except TemplateError as error:
             line = getattr(error, "lineno", None)
             self.problem(where, f"{_path_label(where)}: invalid template{f' (line {line} of it)' if line else ''}: "

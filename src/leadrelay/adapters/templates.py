@@ -15,7 +15,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 _environment = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=False, keep_trailing_newline=True)
 
-__all__ = ["TemplateError", "TextTemplate"]
+__all__ = ["HtmlTemplate", "TemplateError", "TextTemplate"]
 
 
 class TextTemplate:
@@ -32,3 +32,18 @@ class TextTemplate:
             return self._template.render(context)
         except TemplateError as error:  # e.g. a sandboxed attribute: say so in the text, do not fail the send
             return f"[template error: {error}]"
+
+
+_html_environment = ImmutableSandboxedEnvironment(undefined=ChainableUndefined, autoescape=True,
+                                                  keep_trailing_newline=True)
+
+
+class HtmlTemplate(TextTemplate):
+    """A template for HTML: every value it shows is escaped (`<` in a lead's name stays text), so
+    lead data can never add markup or links to an email."""
+
+    __slots__ = ()
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self._template = _html_environment.from_string(source)

@@ -1,7 +1,7 @@
 """Automations: when something happens in the funnel, do what the playbook says.
 
 Triggers are facts of one transaction (a stage entered or left, a score crossing a line, a deal
-assigned, a hand-back); actions are data (a task, an email, a webhook, fields to set). Matching
+assigned, a hand-back); actions are data (a task, an email, a webhook, fields to set, a nurture sequence to enter). Matching
 is pure: the service writes the resulting tasks and outbox items in the same transaction.
 """
 
@@ -50,7 +50,12 @@ class SetAction:
     values: Mapping[str, Any]  # field -> value, already checked against the field's type
 
 
-Action = TaskAction | EmailAction | WebhookAction | SetAction
+@dataclass(frozen=True, slots=True)
+class EnrollAction:
+    sequence: str  # the id of a nurture sequence the lead enters (if its rules allow)
+
+
+Action = TaskAction | EmailAction | WebhookAction | SetAction | EnrollAction
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from leadrelay.domain.automations import Automation
 from leadrelay.domain.errors import InvalidField
 from leadrelay.domain.model import snake_name
+from leadrelay.domain.nurture import EmailTemplate, Sequence
 from leadrelay.domain.routing import Routing
 from leadrelay.domain.sla import Sla
 
@@ -198,6 +199,8 @@ class Playbook:
     routing: Routing = field(default_factory=Routing)
     automations: tuple[Automation, ...] = ()
     sla: Sla = field(default_factory=Sla)
+    sequences: Mapping[str, Sequence] = field(default_factory=dict)  # nurture sequences, by id
+    email_templates: Mapping[str, EmailTemplate] = field(default_factory=dict)  # what sequences send, by name
     timezone: str = "UTC"
     source: str = ""  # the YAML text this playbook was read from
     moves: frozenset[tuple[str, str]] = field(default=frozenset())

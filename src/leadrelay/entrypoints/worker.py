@@ -1,4 +1,5 @@
-"""The worker: fires SLA clocks as they come due, and delivers the outbox (webhooks, emails).
+"""The worker: fires SLA clocks as they come due, runs nurture sequences' due steps (while a mail
+server is set), and delivers the outbox (webhooks, emails).
 It runs inside `leadrelay serve` by default, woken at once by every commit that queues something;
 `leadrelay worker` runs it as a process of its own (several may run against one PostgreSQL: each
 item and each clock is taken by one)."""
@@ -13,6 +14,7 @@ from leadrelay.adapters.email import SmtpSender, SmtpSettings
 from leadrelay.adapters.webhooks import WebhookSender
 from leadrelay.bootstrap import App
 from leadrelay.domain.clock import utc_now
+from leadrelay.services import nurture
 from leadrelay.services.delivery import Deliverer, Policy
 from leadrelay.services.sla import sweep
 
@@ -29,13 +31,34 @@ def deliverer(app: App) -> Deliverer:
         ))
     return Deliverer(app.uow, webhooks=WebhookSender(timeout=settings.webhook_timeout), email=email,
                      policy=Policy(max_attempts=settings.outbox_max_attempts,
-                                   lease=timedelta(seconds=settings.outbox_lease_seconds)))
+                                   lease=timedelta(seconds=settings.outbox_lease_seconds),
+                                   smtp_connections=settings.smtp_connections),
+                     screen=lambda uow, items: nurture.screen(uow, app.playbook, items))
+
+
+class NurtureStep:
+    """Advances the nurture runs that are due; only while a mail server is set (otherwise runs wait
+    where they are, rather than queue emails that would all go at once later)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.settings = nurture.NurtureSettings.of(app.settings)
+        self.signer: nurture.LinkSigner | None = None
+
+    def run(self) -> int:
+        app = self.app
+        if not app.settings.smtp_host or not app.playbook.sequences:
+            return 0
+        if self.signer is None:
+            self.signer = nurture.link_signer(app.uow, app.settings, utc_now())
+        return nurture.advance(app.uow, app.playbook, self.settings, self.signer, utc_now())
 
 
 class Worker:
     def __init__(self, app: App) -> None:
         self.app = app
         self.deliverer = deliverer(app)
+        self.nurture = NurtureStep(app)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self.run, name="leadrelay-worker", daemon=True)
@@ -61,6 +84,7 @@ class Worker:
             self._wake.clear()
             try:
                 sweep(self.app.uow, self.app.playbook, utc_now())
+                self.nurture.run()
                 while self.deliverer.deliver_due() >= self.deliverer.policy.batch and not self._stopping.is_set():
                     pass
             except Exception:  # noqa: BLE001 - a database hiccup must not end the worker

@@ -11,18 +11,23 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import orjson
 
-from leadrelay.adapters.email import DeliveryFailed, Email, SmtpSender
-from leadrelay.adapters.outbox import Item, Webhook
+from leadrelay.adapters.email import DeliveryFailed, Email, SmtpSender, SmtpSession
+from leadrelay.adapters.outbox import Item, Result, Webhook
 from leadrelay.adapters.webhooks import Delivered, WebhookSender
 from leadrelay.domain.clock import utc_now
 from leadrelay.services.unit_of_work import UnitOfWork
 
 log = logging.getLogger("leadrelay.delivery")
+# Looks at the claimed items in the claiming transaction: those that must not go after all, with why.
+Screen = Callable[[UnitOfWork, list[Item]], dict[int, str]]
+EMAIL_RESULTS_PER_COMMIT = 50
+EMAILS_PER_CONNECTION = 25  # a round opens one more connection for each this many emails (up to the policy's)
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,7 @@ class Policy:
     longest_wait: timedelta = timedelta(hours=1)
     lease: timedelta = timedelta(minutes=2)
     batch: int = 50
+    smtp_connections: int = 4  # at most this many SMTP connections at once, for a round with many emails
 
     def next_attempt(self, attempts: int, now: datetime) -> datetime | None:
         """When to try again after `attempts` failed attempts (None: give up, the item is dead)."""
@@ -43,8 +49,9 @@ class Policy:
 
 class Deliverer:
     def __init__(self, uow_factory: Callable[[], UnitOfWork], *, webhooks: WebhookSender, email: SmtpSender | None,
-                 policy: Policy = Policy()) -> None:
+                 policy: Policy = Policy(), screen: Screen | None = None) -> None:
         self.uow_factory, self.webhooks, self.email, self.policy = uow_factory, webhooks, email, policy
+        self.screen = screen
 
     def deliver_due(self, now: datetime | None = None) -> int:
         """Deliver one round of due items; how many were tried."""
@@ -54,21 +61,56 @@ class Deliverer:
             kinds = ("webhook",) if self.email is None else ("webhook", "email")
             items = uow.outbox.claim(now, limit=self.policy.batch, lease=self.policy.lease, kinds=kinds)
             hooks = {hook.id: hook for hook in uow.outbox.webhooks()} if items else {}
+            refused = self.screen(uow, items) if self.screen is not None and items else {}
+            for item in items:  # held back: recorded as dead, with why, and never sent
+                if item.id in refused:
+                    uow.outbox.record(item, ok=False, status_code=None, error=refused[item.id], duration_ms=0.0,
+                                      at=now, next_attempt_at=None)
             uow.commit()
-        for item in items:
-            result, permanent = self._send(item, hooks)
-            at = utc_now()
-            retry = None if permanent else self.policy.next_attempt(item.attempts, at)
-            if not result.ok:
-                log.warning("delivering %s %s (%s) failed, attempt %d: %s", item.kind, item.key, item.event,
-                            item.attempts, result.error)
-            with self.uow_factory() as uow:
-                uow.outbox.record(item, ok=result.ok, status_code=result.status_code, error=result.error,
-                                  duration_ms=result.duration_ms, at=at, next_attempt_at=retry)
-                uow.commit()
+        todo = [item for item in items if item.id not in refused]
+        self._deliver([item for item in todo if item.kind != "email"], hooks, None)
+        emails = [item for item in todo if item.kind == "email"]
+        if emails:
+            assert self.email is not None  # emails are only claimed when there is a mail server
+            # a few SMTP connections side by side (each sends its share, one email after another)
+            lanes = max(1, min(self.policy.smtp_connections, len(emails) // EMAILS_PER_CONNECTION))
+            shares = [emails[lane::lanes] for lane in range(lanes)]
+            if lanes == 1:
+                self._deliver(emails, hooks, self.email.session())
+            else:
+                with ThreadPoolExecutor(lanes, thread_name_prefix="leadrelay-smtp") as pool:
+                    list(pool.map(lambda share: self._deliver(share, hooks, self.email.session()), shares))  # type: ignore[union-attr]
         return len(items)
 
-    def _send(self, item: Item, hooks: dict[int, Webhook]) -> tuple[Delivered, bool]:
+    def _deliver(self, items: list[Item], hooks: dict[int, Webhook], session: SmtpSession | None) -> None:
+        """Send `items` one after another (emails over `session`) and record each result."""
+        results: list[Result] = []
+        try:
+            for item in items:
+                result, permanent = self._send(item, hooks, session)
+                at = utc_now()
+                retry = None if permanent else self.policy.next_attempt(item.attempts, at)
+                if not result.ok:
+                    log.warning("delivering %s %s (%s) failed, attempt %d: %s", item.kind, item.key, item.event,
+                                item.attempts, result.error)
+                results.append(Result(item, result.ok, result.status_code, result.error, result.duration_ms, at, retry))
+                # a webhook's result is recorded at once; emails' a few at a time (one commit for several)
+                if item.kind != "email" or len(results) >= EMAIL_RESULTS_PER_COMMIT:
+                    self._record(results)
+        finally:
+            if session is not None:
+                session.close()
+            self._record(results)
+
+    def _record(self, results: list[Result]) -> None:
+        if not results:
+            return
+        with self.uow_factory() as uow:
+            uow.outbox.record_all(results)
+            uow.commit()
+        results.clear()
+
+    def _send(self, item: Item, hooks: dict[int, Webhook], session: SmtpSession | None) -> tuple[Delivered, bool]:
         """The result, and whether a failure is final (trying again cannot help)."""
         if item.kind == "webhook":
             hook = hooks.get(item.webhook_id or 0)
@@ -77,12 +119,13 @@ class Deliverer:
             body = orjson.dumps(item.payload)
             return self.webhooks.send(hook.url, hook.secret, message_id=item.key, event_type=item.event, body=body,
                                       timestamp=int(utc_now().timestamp())), False
-        assert self.email is not None  # emails are only claimed when there is a mail server
+        assert session is not None  # emails are only claimed when there is a mail server
         payload = item.payload
         started = utc_now()
         try:
-            self.email.send(Email(to=tuple(payload["to"]), subject=payload["subject"], text=payload["text"],
-                                  message_id=item.key))
+            session.send(Email(to=tuple(payload["to"]), subject=payload["subject"], text=payload["text"],
+                               html=payload.get("html"), headers=payload.get("headers") or {},
+                               message_id=item.key, sender=payload.get("sender")))
         except DeliveryFailed as error:
             return Delivered(False, None, str(error), _ms_since(started)), error.permanent
         return Delivered(True, None, None, _ms_since(started)), False

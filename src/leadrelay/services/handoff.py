@@ -29,6 +29,7 @@ from leadrelay.domain.processing import update_fields
 from leadrelay.domain.routing import route
 from leadrelay.domain.scoring import engagement_at, engagement_breakdown
 from leadrelay.domain.sla import Clock
+from leadrelay.services.nurture import follow_moves as nurture_follows
 from leadrelay.services.unit_of_work import UnitOfWork
 
 Scores = dict[str, float]
@@ -67,6 +68,7 @@ def after_moves(
     else:
         crossed = set()
     if not relevant and not reassigned and not crossed:
+        nurture_follows(uow, playbook, leads, now)  # nurture sequences: enter and leave as leads move
         return []
     run = _Run(uow, playbook, now)
     run.open = dict(deals or {})
@@ -84,7 +86,9 @@ def after_moves(
         if id(lead) in crossed:
             run.happened(lead, auto.Happening("score_crossed", scores_before=scores_before[id(lead)],  # type: ignore[index]
                                               scores_after=scores_of(lead, playbook)), run.open.get(lead.id))  # type: ignore[arg-type]
-    return run.write()
+    opened = run.write()
+    nurture_follows(uow, playbook, leads, now, run.enrollments)
+    return opened
 
 
 def after_clocks(uow: UnitOfWork, playbook: Playbook, fired: list[tuple[Clock, str]], now: datetime, *,
@@ -112,6 +116,8 @@ def after_clocks(uow: UnitOfWork, playbook: Playbook, fired: list[tuple[Clock, s
         if commitment.reassign:
             run.escalate(deal, clock)
     run.write()
+    if run.enrollments:
+        nurture_follows(uow, playbook, [], now, run.enrollments)
 
 
 def _watched_stages(playbook: Playbook) -> set[str] | None:
@@ -146,6 +152,7 @@ class _Run:
         self.away: set[str] = set()
         self.routing_loaded = False
         self.clocks: dict[int, list[Clock]] = {}  # each deal's clocks (by id(deal)), saved at the end
+        self.enrollments: list[tuple[Lead, str, str]] = []  # (lead, sequence, automation) to enroll
         self.period_start = _period_start(now, playbook.routing.period, playbook.timezone)
 
     # --- clocks ----------------------------------------------------------------------------
@@ -278,6 +285,8 @@ class _Run:
             update_fields(lead, dict(action.values), self.playbook, self.now)
         elif isinstance(action, auto.WebhookAction):
             self.notify(action.event, deal, lead=lead, automation=automation.name)
+        elif isinstance(action, auto.EnrollAction):
+            self.enrollments.append((lead, action.sequence, automation.name))
         elif isinstance(action, auto.EmailAction):
             to = self._recipient(action.to, deal)
             if to:
