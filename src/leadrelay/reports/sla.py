@@ -15,9 +15,9 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, case, func, select
 
-from leadrelay.adapters.tables import clocks, deal_activity, deals, leads
+from leadrelay.adapters.tables import clocks, deal_activity, deals, lead_facts, leads
 from leadrelay.domain.playbook import Playbook
 
 
@@ -88,12 +88,16 @@ def _compliance(connection: Connection, since: datetime, until: datetime, by: st
 
 def _response_times(connection: Connection, since: datetime, until: datetime) -> dict[str, dict[str, Any]]:
     """How long answering and first touching took, for the clocks met in the period."""
-    query = select(clocks.c.measure, clocks.c.started_at, clocks.c.ended_at).where(
+    if connection.dialect.name == "sqlite":  # the seconds computed by the store (to the millisecond)
+        took = func.round((func.julianday(clocks.c.ended_at) - func.julianday(clocks.c.started_at)) * 86400.0, 3)
+    else:
+        took = func.extract("epoch", clocks.c.ended_at - clocks.c.started_at)
+    query = select(clocks.c.measure, took).where(
         clocks.c.status == "met", clocks.c.measure.in_(["accept", "first_touch"]),
         clocks.c.ended_at >= since, clocks.c.ended_at < until)
     seconds: dict[str, list[float]] = defaultdict(list)
-    for measure, started, ended in connection.execute(query):
-        seconds[measure].append((ended - started).total_seconds())
+    for measure, duration in connection.execute(query):
+        seconds[measure].append(float(duration))
     return {measure: _spread(seconds.get(measure, [])) for measure in ("accept", "first_touch")}
 
 
@@ -123,31 +127,65 @@ def _breaches(connection: Connection, since: datetime, until: datetime, limit: i
 
 def _marketing(connection: Connection, playbook: Playbook, since: datetime, until: datetime) -> list[Marketing]:
     """MQLs are the deals handed off in the period; accepted when sales moved them on, rejected when
-    handed back or disqualified before that; qualified when they reached a stage beyond SAL."""
+    handed back or disqualified before that; qualified when they reached a stage beyond SAL.
+    Counted by the database, per source (and per week or month for the volume)."""
     accept_rank = playbook.rank(playbook.accept_stage)
-    query = (select(deals.c.id, deals.c.opened_at, deals.c.stage, deals.c.outcome, leads.c.source,
-                    leads.c.highest_stage)
-             .join(leads, leads.c.id == deals.c.lead_id)
-             .where(deals.c.opened_at >= since, deals.c.opened_at < until))
-    rows = connection.execute(query).all()
-    moved_on = set(connection.scalars(select(deal_activity.c.deal_id).where(
-        deal_activity.c.deal_id.in_([row.id for row in rows] or [0]), deal_activity.c.action == "moved")))
+    zone = ZoneInfo(playbook.timezone)
+    pers = {commitment.per for commitment in playbook.sla.marketing if commitment.kind == "mql_volume"}
+    bounds = {per: _period_bounds(since, until, per, zone) for per in pers}
+    # the lead's source and highest stage from its narrow row of facts (see adapters.analytics),
+    # and from the lead itself only for a lead the analytics tables do not hold yet
+    source = func.coalesce(lead_facts.c.source, select(leads.c.source).where(leads.c.id == deals.c.lead_id)
+                           .scalar_subquery())
+    highest = func.coalesce(lead_facts.c.highest_stage, select(leads.c.highest_stage)
+                            .where(leads.c.id == deals.c.lead_id).scalar_subquery())
+    moved = (select(deal_activity.c.id).where(deal_activity.c.deal_id == deals.c.id, deal_activity.c.action == "moved")
+             .exists())
+    buckets = {per: case(*[(deals.c.opened_at < end, index) for index, (_, end, _) in enumerate(found)], else_=None)
+               .label(f"bucket_{per}") for per, found in bounds.items()}
+    each = (select(source.label("source"), highest.label("highest_stage"), deals.c.outcome,
+                   case((moved, 1), else_=0).label("moved"), *buckets.values())
+            .outerjoin(lead_facts, lead_facts.c.lead_id == deals.c.lead_id)
+            .where(deals.c.opened_at >= since, deals.c.opened_at < until).subquery())
+    qualified = [stage for stage in playbook.stages if playbook.rank(stage) > accept_rank] or [""]
+    rejected = and_(each.c.moved == 0, each.c.outcome.in_(("handed_back", "disqualified")))
+    tallies: dict[str | None, dict[str, int]] = {}
+    volumes: dict[str, dict[tuple[str | None, int], int]] = {per: defaultdict(int) for per in bounds}
+    columns = [each.c[f"bucket_{per}"] for per in bounds]
+    query = select(each.c.source, *columns, func.count(), func.sum(each.c.moved),
+                   func.sum(case((rejected, 1), else_=0)),
+                   func.sum(case((each.c.highest_stage.in_(qualified), 1), else_=0))).group_by(each.c.source, *columns)
+    for key, *row in connection.execute(query):
+        indexes, (mqls, accepted, rejected_count, qualified_count) = row[:len(columns)], row[len(columns):]
+        tally = tallies.setdefault(key, dict.fromkeys(("mqls", "accepted", "rejected", "qualified"), 0))
+        for name, count in (("mqls", mqls), ("accepted", accepted), ("rejected", rejected_count),
+                            ("qualified", qualified_count)):
+            tally[name] += int(count or 0)
+        for per, index in zip(bounds, indexes, strict=True):
+            volumes[per][(key, index)] += mqls
+
     found = []
     for commitment in playbook.sla.marketing:
-        mine = [row for row in rows if commitment.source is None or row.source == commitment.source]
+        mine = {key: tally for key, tally in tallies.items() if commitment.source is None or key == commitment.source}
         if commitment.kind == "mql_volume":
-            periods = _periods(mine, since, until, commitment.per, ZoneInfo(playbook.timezone))
+            periods = [{"start": start, "end": end, "complete": complete,
+                        "mqls": sum(count for (key, index), count in volumes[commitment.per].items()
+                                    if index == number and key in mine)}
+                       for number, (start, end, complete) in enumerate(bounds[commitment.per])]
             full = [p for p in periods if p["complete"]]
             actual = statistics.mean(p["mqls"] for p in full) if full else None
             found.append(Marketing(commitment.name, commitment.kind, commitment.target, actual,
                                    None if actual is None else all(p["mqls"] >= commitment.target for p in full),
                                    periods=periods))
             continue
-        by_source: dict[str, list[Any]] = defaultdict(list)
-        for row in mine:
-            by_source[row.source or "(unknown)"].append(row)
-        rates = {source: _rates(group, moved_on, accept_rank, playbook) for source, group in by_source.items()}
-        overall = _rates(mine, moved_on, accept_rank, playbook)
+        by_source: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(("mqls", "accepted", "rejected",
+                                                                                   "qualified"), 0))
+        for key, tally in mine.items():
+            for name, count in tally.items():
+                by_source[key or "(unknown)"][name] += count
+        rates = {key: _rates(tally) for key, tally in by_source.items()}
+        overall = _rates({name: sum(t[name] for t in mine.values()) for name in ("mqls", "accepted", "rejected",
+                                                                                 "qualified")})
         key = "acceptance_rate" if commitment.kind == "acceptance_rate" else "sql_rate"
         actual = overall[key]
         found.append(Marketing(commitment.name, commitment.kind, commitment.target, actual,
@@ -155,19 +193,15 @@ def _marketing(connection: Connection, playbook: Playbook, since: datetime, unti
     return found
 
 
-def _rates(rows: list[Any], moved_on: set[int], accept_rank: int, playbook: Playbook) -> dict[str, Any]:
-    accepted = [r for r in rows if r.id in moved_on]
-    rejected = [r for r in rows if r.id not in moved_on and r.outcome in ("handed_back", "disqualified")]
-    qualified = [r for r in rows if playbook.rank(r.highest_stage) > accept_rank]
-    answered = len(accepted) + len(rejected)
-    return {"mqls": len(rows), "accepted": len(accepted), "rejected": len(rejected), "qualified": len(qualified),
-            "acceptance_rate": None if answered == 0 else len(accepted) / answered,
-            "sql_rate": None if not rows else len(qualified) / len(rows)}
+def _rates(tally: dict[str, int]) -> dict[str, Any]:
+    answered = tally["accepted"] + tally["rejected"]
+    return {**tally, "acceptance_rate": None if answered == 0 else tally["accepted"] / answered,
+            "sql_rate": None if not tally["mqls"] else tally["qualified"] / tally["mqls"]}
 
 
-def _periods(rows: list[Any], since: datetime, until: datetime, per: str, zone: tzinfo) -> list[dict[str, Any]]:
-    """MQLs in each week (from Monday) or month of the range, in the playbook's time zone;
-    `complete` when the period lies wholly in the range."""
+def _period_bounds(since: datetime, until: datetime, per: str, zone: tzinfo) -> list[tuple[datetime, datetime, bool]]:
+    """Each week (from Monday) or month of the range, in the playbook's time zone: its start, its
+    end, and whether it lies wholly in the range."""
     periods = []
     start = since.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     start = start - timedelta(days=start.weekday()) if per == "week" else start.replace(day=1)
@@ -176,8 +210,7 @@ def _periods(rows: list[Any], since: datetime, until: datetime, per: str, zone: 
             end = (start.replace(tzinfo=None) + timedelta(days=7)).replace(tzinfo=zone)  # local midnight, DST or not
         else:
             end = (start.replace(day=28, tzinfo=None) + timedelta(days=4)).replace(day=1, tzinfo=zone)
-        count = sum(1 for row in rows if start <= row.opened_at < end)
-        periods.append({"start": start, "end": end, "mqls": count, "complete": start >= since and end <= until})
+        periods.append((start, end, start >= since and end <= until))
         start = end
     return periods
 

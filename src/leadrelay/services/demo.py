@@ -751,6 +751,7 @@ def generate(
                 world.domains.add(domain)
         if progress:
             progress(count)
+    add_content(uow_factory, seed=seed, now=now)
 
     with uow_factory() as uow:
         current = uow.leads.stage_counts("stage")
@@ -843,3 +844,42 @@ def _note_examples(plans: list[_Plan], worked: dict[str, Lead], examples: dict[s
             kind = "anonymous first"
         if kind not in examples and lead.email not in examples.values():
             examples[kind] = lead.email
+
+
+# --- content: the items marketing made, and what the reps shared --------------------------------
+
+DEMO_PAGES = ("/pricing", "/customers/case-studies", "/product/reports", "/blog/speed-to-lead", "/blog/mql-vs-sql")
+NEVER_SHARED = ("whitepaper-attribution", "webinar-abm-basics", "/blog/mql-vs-sql", "nurture-3")  # sales never uses these
+
+
+def add_content(uow_factory: Callable[[], UnitOfWork], *, seed: int, now: datetime) -> int:
+    """The demo's content items (its assets, webinars, email campaigns and a few pages), and the
+    shares its reps logged: on most deals the owner sends one or two items in the days after the
+    hand-off, the better reps more often; a few items nobody ever sends. How many shares."""
+    from leadrelay.adapters.content import ContentRepository
+
+    rng = random.Random(seed + 2)
+    catalogue = ([("asset", key) for key in ASSETS] + [("webinar", key) for key in WEBINARS]
+                 + [("email", key) for key in CAMPAIGNS] + [("page", path) for path in DEMO_PAGES])
+    with uow_factory() as uow:
+        repo = ContentRepository(uow.connection)
+        items = {}
+        for kind, key in catalogue:
+            title = key.strip("/").replace("-", " ").replace("/", " · ").capitalize()
+            items[(kind, key)] = repo.add_item({"kind": kind, "key": key, "title": title, "url": None,
+                                                "created_at": now - timedelta(days=HISTORY_DAYS)})["id"]
+        shareable = [item_id for (kind, key), item_id in items.items() if key not in NEVER_SHARED and kind != "email"]
+        shares = []
+        for deal in repo.deals_to_share_with():
+            rep = REPS_BY_EMAIL.get(deal.owner or "")
+            if rep is None or rng.random() > 0.55 + rep.skill:
+                continue
+            for _ in range(1 + (rng.random() < 0.35)):
+                at = deal.opened_at + timedelta(hours=rng.uniform(2, 24 * 10))
+                if at >= (deal.closed_at or now):
+                    continue
+                shares.append({"item_id": rng.choice(shareable), "lead_id": deal.lead_id, "deal_id": deal.id,
+                               "by": rep.email, "at": at, "logged_at": at, "note": None})
+        repo.add_shares(shares)
+        uow.commit()
+    return len(shares)
