@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     smtp_sender: str = "LeadRelay <leadrelay@localhost>"
+    smtp_connections: int = Field(4, ge=1, le=32)  # connections at once when many emails are due
+    # Nurture emails. `public_url` is where their links (open pixel, tracked links, unsubscribe)
+    # point: this server's address as leads' mail programs reach it, https in production (one-click
+    # unsubscribe needs it); unset, http://HOST:PORT. Links are signed with `email_link_secret`;
+    # unset, a random secret is made once and kept in the database.
+    public_url: str = ""
+    email_link_secret: str | None = Field(None, min_length=16)
+    nurture_sender: str = ""  # the From of nurture emails; unset, smtp_sender
+    nurture_per_minute: int = Field(600, ge=0, le=10_000_000)  # nurture emails a minute in all (0: no limit)
+    nurture_per_domain_per_minute: int = Field(60, ge=0, le=10_000_000)  # ... to one recipient domain
+    nurture_quiet_hours: str = "21:00-08:00"  # in the lead's time zone (its `timezone` field, else the playbook's)
+    nurture_batch: int = Field(500, ge=1, le=100_000)  # enrollments the worker takes a round
     # The web app: a login session ends after this long unused, and after session_max_hours in
     # any case; past login_max_failures failed logins for one email within login_window_minutes,
     # that email's logins are refused until the window has passed.
@@ -58,6 +70,25 @@ class Settings(BaseSettings):
         if value.startswith("postgresql://") or value.startswith("postgres://"):
             value = "postgresql+psycopg://" + value.split("://", 1)[1]  # the driver LeadRelay ships with
         return value
+
+    @field_validator("nurture_quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, value: str) -> str:
+        from leadrelay.domain.nurture import QuietHours
+
+        QuietHours.parse(value)  # ValueError says what is wrong
+        return value.strip()
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if value and not value.startswith(("https://", "http://")):
+            raise ValueError("must start with https:// (or http:// on a development machine)")
+        return value
+
+    def link_base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
 
     def playbook_path(self) -> Path | None:
         if self.playbook is not None:

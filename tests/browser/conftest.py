@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e.server import Server, running_server
 from playwright.sync_api import sync_playwright
 from sqlalchemy import Engine, select
 
@@ -23,8 +24,6 @@ from leadrelay.domain.access import Role
 from leadrelay.domain.clock import utc_now
 from leadrelay.domain.playbook import Playbook
 from leadrelay.services.users import create_user
-
-from e2e.server import Server, running_server
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run", "--disable-quic"]

@@ -77,6 +77,8 @@ def test_a_rejected_card_reaches_marketing_hand_backs_with_its_reason(site: Site
     site.shoot(marketing, "marketing-hand-backs")
     marketing.get_by_role("link", name="In nurture").click()
     expect(marketing.locator("#nurture")).to_contain_text("Ann Buyer")
+    expect(marketing.locator("tr.sequence").first).to_be_visible()  # the playbook's sequences, with their numbers
+    site.shoot(marketing, "marketing-nurture")
 
 
 def test_a_rep_cannot_open_another_teams_deal(site: Site) -> None:

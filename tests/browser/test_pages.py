@@ -154,3 +154,21 @@ def test_pages_read_at_phone_width(site: Site) -> None:
     assert page.evaluate("document.documentElement.scrollWidth") <= 390 + 1
     site.shoot(page, "lead-phone")
 
+
+
+def test_the_dashboard_draws_its_charts(site: Site) -> None:
+    page = site.login(MANAGER)
+    page.get_by_role("link", name="Dashboard").click()
+    charts = page.locator("figure.chart svg[role=img]")
+    expect(charts.first).to_be_visible()
+    assert charts.count() >= 6
+    for name in ("the stage each reached", "SLA clocks met", "by source", "against the agreed volume"):
+        expect(page.locator(f'figure.chart svg[aria-label*="{name}"]')).to_have_count(1)
+    drawn = page.evaluate("""[...document.querySelectorAll('figure.chart svg')].map(
+        svg => [svg.getBoundingClientRect().width, svg.querySelectorAll('path').length])""")
+    assert all(width > 200 and paths > 10 for width, paths in drawn), drawn  # laid out and actually drawn
+    expect(page.locator("#figures")).to_contain_text("Leads created")
+    site.shoot(page, "dashboard")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Meeting report").click()
+    assert download.value.suggested_filename.startswith("meeting-")

@@ -170,6 +170,6 @@ def test_a_preview_lists_every_problem_or_says_what_changes(playbook: Playbook) 
     text = default_playbook_text().replace("hand_back: [not ready,", "hand_back: [wrong person, not ready,")
     preview = playbook_service.preview(replace(playbook), text)
     assert preview.valid
-    assert preview.changes == [
+    assert preview.changes == [(
         "Hand back reasons: wrong person, not ready, no budget, no authority, no need, bad timing, no response "
-        "(was not ready, no budget, no authority, no need, bad timing, no response)."]
+        "(was not ready, no budget, no authority, no need, bad timing, no response).")]

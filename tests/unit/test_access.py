@@ -3,7 +3,16 @@ queue, marketing reads every deal but moves none, admins everything."""
 
 from __future__ import annotations
 
-from leadrelay.domain.access import PAGES, Role, User, may_move_deal, may_open, may_see_deal, may_see_lead, teams_of
+from leadrelay.domain.access import (
+    PAGES,
+    Role,
+    User,
+    may_move_deal,
+    may_open,
+    may_see_deal,
+    may_see_lead,
+    teams_of,
+)
 from leadrelay.domain.routing import Rep, Routing, Team
 
 ROUTING = Routing(teams={

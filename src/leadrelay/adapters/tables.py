@@ -383,3 +383,210 @@ playbook_versions = Table(
     Column("applied_by", String(320), nullable=False),
     Column("note", Text),
 )
+
+# --- nurture: sequences' enrollments, the emails they sent, and the suppression list ---------------
+
+sequence_enrollments = Table(
+    "sequence_enrollments",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("lead_id", ForeignKey("leads.id"), nullable=False),
+    Column("sequence", String(64), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("trigger", String(64), nullable=False),  # what put the lead in: new_lead, hand_back, ..., manual
+    Column("step", Integer, nullable=False),  # the index of the next step to run
+    Column("status", String(16), nullable=False),  # active, completed, exited
+    Column("enrolled_at", UtcDateTime, nullable=False),
+    Column("next_at", UtcDateTime),  # when the worker looks at it again
+    Column("ended_at", UtcDateTime),
+    Column("exit_reason", String(32)),
+    Column("last_email_step", Integer),  # the step of the last email sent (an exit is credited to it)
+    # a lead is in at most one sequence of a kind at once, whatever number of processes enroll it
+    Index("uq_sequence_enrollments_active_kind", "lead_id", "kind", unique=True,
+          sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+    Index("ix_sequence_enrollments_lead_id_sequence", "lead_id", "sequence"),
+    Index("ix_sequence_enrollments_due", "next_at",
+          sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+    Index("ix_sequence_enrollments_sequence", "sequence", "status"),
+)
+
+email_sends = Table(
+    "email_sends",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("key", String(64), nullable=False, unique=True),  # the outbox item's key, in the Message-ID and links
+    Column("lead_id", ForeignKey("leads.id"), nullable=False, index=True),
+    Column("enrollment_id", ForeignKey("sequence_enrollments.id")),
+    Column("sequence", String(64)),
+    Column("step", Integer),
+    Column("template", String(64), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("domain", String(255), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("queued_at", UtcDateTime, nullable=False),
+    Column("status", String(16), nullable=False),  # queued (the outbox delivers it) or cancelled before sending
+    Column("cancel_reason", String(64)),
+    Column("opens", Integer, nullable=False),
+    Column("clicks", Integer, nullable=False),
+    Column("opened_at", UtcDateTime),
+    Column("clicked_at", UtcDateTime),
+    Column("unsubscribed_at", UtcDateTime),
+    Column("bounced_at", UtcDateTime),
+    Column("complained_at", UtcDateTime),
+    Index("ix_email_sends_queued_at", "queued_at"),  # the rate limits count the current window's sends
+    Index("ix_email_sends_sequence_step", "sequence", "step"),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("reason", String(32), nullable=False),  # unsubscribed, bounced, complained, manual
+    Column("at", UtcDateTime, nullable=False),
+    Column("source", String(200)),  # where it came from: a send's key, api, cli
+    Column("note", Text),
+)
+
+email_link_keys = Table(
+    "email_link_keys",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("secret", String(128), nullable=False),  # signs tracking and unsubscribe links (HMAC-SHA256)
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# --- analytics: content items and shares, and what the reports read --------------------------
+# The reports read tables derived from the stage history, deals and events, kept up to date by
+# `leadrelay.adapters.analytics.refresh` (incrementally, from the rows added since its last run).
+
+content_items = Table(
+    "content_items",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kind", String(16), nullable=False),  # asset, page, email, webinar
+    # how events name it: the asset downloaded, the page's path, the email's campaign, the webinar
+    Column("key", String(500), nullable=False),
+    Column("title", String(300), nullable=False),
+    Column("url", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("archived_at", UtcDateTime),
+    UniqueConstraint("kind", "key", name="uq_content_items_kind_key"),
+)
+
+content_shares = Table(
+    "content_shares",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("item_id", ForeignKey("content_items.id"), nullable=False),
+    Column("lead_id", ForeignKey("leads.id"), nullable=False, index=True),
+    Column("deal_id", ForeignKey("deals.id")),
+    Column("by", String(320), nullable=False),  # the rep who shared it
+    Column("at", UtcDateTime, nullable=False),
+    Column("logged_at", UtcDateTime, nullable=False),
+    Column("note", Text),
+    Index("ix_content_shares_at", "at"),
+    Index("ix_content_shares_item_id_at", "item_id", "at"),
+)
+
+lead_facts = Table(  # one row per lead (merged leads have none): what the funnel groups and counts
+    "lead_facts",
+    metadata,
+    Column("lead_id", ForeignKey("leads.id"), primary_key=True, autoincrement=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("source", String(200)),
+    Column("medium", String(200)),
+    Column("campaign", String(500)),
+    Column("segment", String(32)),  # company size band
+    Column("team", String(64)),  # of the lead's latest deal
+    Column("rep", String(320)),  # the owner of the lead's latest deal
+    Column("stage", String(64), nullable=False),
+    Column("highest_stage", String(64), nullable=False),
+    Column("handed_off_at", UtcDateTime),  # its first deal opened
+    Column("outcome", String(16)),  # won, or lost (its last deal closed lost); none while neither
+    Column("closed_at", UtcDateTime),
+    Column("value", Float),  # the won deal's value
+    Column("cycle_seconds", Float),  # created -> won
+    # covering: a cohort's counts, in any breakdown, are read from the index alone
+    Index("ix_lead_facts_created_at", "created_at", "highest_stage", "stage", "source", "medium", "campaign",
+          "segment", "team", "rep", "value"),
+    Index("ix_lead_facts_closed_at", "closed_at", "outcome", "cycle_seconds", "lead_id"),
+)
+
+stage_spans = Table(  # the stage history as stays: entered, left (none while it is there), how long
+    "stage_spans",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("lead_id", ForeignKey("leads.id"), nullable=False, index=True),
+    Column("stage", String(64), nullable=False),
+    Column("entered_at", UtcDateTime, nullable=False),
+    Column("left_at", UtcDateTime),
+    Column("seconds", Float),
+    Column("next_stage", String(64)),
+    Column("reason", Text),  # the reason given for leaving (hand-back, disqualify, lost)
+    Column("lead_created_at", UtcDateTime, nullable=False),  # the lead's, so a cohort's exits need no join
+    Index("ix_stage_spans_left_at", "left_at", "stage", "seconds"),  # the stays that ended in a period
+    Index("ix_stage_spans_exits", "next_stage", "lead_created_at", "stage", "reason"),
+)
+
+stage_reached = Table(  # when a lead first reached each funnel stage (a skipped stage: when it was skipped)
+    "stage_reached",
+    metadata,
+    Column("lead_id", ForeignKey("leads.id"), primary_key=True, autoincrement=False),
+    Column("stage", String(64), primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_stage_reached_stage_at", "stage", "at"),
+)
+
+attribution = Table(  # each outcome's credit to the channels of the lead's touchpoints, per model
+    "attribution",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("lead_id", ForeignKey("leads.id"), nullable=False, index=True),
+    Column("outcome", String(16), nullable=False),  # lead, mql, sql, won
+    Column("at", UtcDateTime, nullable=False),  # when the outcome happened
+    Column("source", String(200)),
+    Column("medium", String(200)),
+    Column("campaign", String(500)),
+    Column("first_share", Float, nullable=False),
+    Column("last_share", Float, nullable=False),
+    Column("linear_share", Float, nullable=False),
+    Column("w_shaped_share", Float, nullable=False),
+    Column("value", Float),  # won: the deal's value
+    Index("ix_attribution_outcome_at", "outcome", "at", "source", "medium", "campaign", "first_share", "last_share",
+          "linear_share", "w_shaped_share", "value"),  # covering: a period's credits from the index alone
+)
+
+lead_content = Table(  # the content a won or lost lead consumed before it closed
+    "lead_content",
+    metadata,
+    Column("lead_id", ForeignKey("leads.id"), primary_key=True, autoincrement=False),
+    Column("kind", String(16), primary_key=True),
+    Column("key", String(500), primary_key=True),
+    Column("first_at", UtcDateTime, nullable=False),
+    Column("times", Integer, nullable=False),
+)
+
+analytics_state = Table(  # how far the derived tables are: the last row read of each source, ...
+    "analytics_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", JSON, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# The events with a campaign or referrer (a lead's touchpoints), and the few merged leads.
+Index("ix_events_touched_lead_id", events.c.lead_id, events.c.timestamp,
+      sqlite_where=text("touch IS NOT NULL AND lead_id IS NOT NULL"),
+      postgresql_where=text("touch IS NOT NULL AND lead_id IS NOT NULL"))
+Index("ix_leads_merged_into", leads.c.merged_into,
+      sqlite_where=text("merged_into IS NOT NULL"), postgresql_where=text("merged_into IS NOT NULL"))
+# Deals opened, open deals by time in stage, clocks started and ended: what the reports read by period.
+Index("ix_deals_opened_at", deals.c.opened_at)
+Index("ix_deals_open_stage_entered_at", deals.c.stage, deals.c.stage_entered_at,
+      sqlite_where=text("closed_at IS NULL"), postgresql_where=text("closed_at IS NULL"))
+Index("ix_clocks_started_at", clocks.c.started_at, clocks.c.commitment, clocks.c.team, clocks.c.owner,
+      clocks.c.status)
+Index("ix_clocks_ended_at", clocks.c.ended_at, clocks.c.status, clocks.c.measure, clocks.c.started_at)
+Index("ix_touches_deal_id_kind_at", touches.c.deal_id, touches.c.kind, touches.c.at)  # a deal's first attempt

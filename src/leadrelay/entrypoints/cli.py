@@ -481,6 +481,7 @@ def user_list() -> None:
     from leadrelay.services.users import users
 
     table = Table("email", "name", "role", "team", "active", title="Users")
+    table.columns[0].overflow = "fold"  # an email is shown whole, however narrow the terminal
     for user in users(_app().read_uow()):
         table.add_row(user.email, user.name, user.role.label, user.team or "", "yes" if user.active else "no")
     console.print(table)
@@ -528,6 +529,8 @@ def demo(
     from leadrelay.services.users import demo_users
 
     logins = Table("role", "email", "password", title="Demo logins for the web app (new passwords each run)")
+    for column in logins.columns[1:]:
+        column.overflow = "fold"
     for user, password in demo_users(application.uow(), application.playbook, utc_now()):
         logins.add_row(user.role.label, user.email, password)
     console.print(logins)
@@ -538,6 +541,109 @@ def demo(
         admin_key, _ = create_key(application.uow(), name="demo admin", scope="admin", now=utc_now())
         console.print(f"Demo API keys — write (tracking): [bold]{write_key}[/bold]  admin (REST): [bold]{admin_key}[/bold]")
         _serve(application, None, None)
+
+
+# --- nurture: sequences and the suppression list -------------------------------------------
+
+sequence_app = typer.Typer(help="Nurture sequences: what each did, and putting a lead in one.", no_args_is_help=True)
+app.add_typer(sequence_app, name="sequence")
+suppression_app = typer.Typer(help="Addresses no nurture email goes to (unsubscribed, bounced, complained).",
+                              no_args_is_help=True)
+app.add_typer(suppression_app, name="suppression")
+_STAT_COLUMNS = ("sent", "delivered", "opened", "clicked", "unsubscribed", "bounced", "complained", "mqls")
+
+
+@sequence_app.command("list")
+def sequence_list() -> None:
+    """Every sequence: its trigger, runs, and what its emails did (with the MQLs it produced)."""
+    from leadrelay.services.nurture import analytics
+
+    application = _app()
+    found = analytics(application.read_uow(), application.playbook)
+    table = Table("", *(stats.id for stats in found), title="Nurture sequences")
+    table.add_row("name", *(stats.name for stats in found))
+    table.add_row("trigger", *(stats.trigger or "(not in the playbook)" for stats in found))
+    for status in ("active", "completed", "exited"):
+        table.add_row(f"runs {status}", *(f"{stats.runs.get(status, 0):,}" for stats in found))
+    for name in _STAT_COLUMNS:
+        table.add_row(name, *(f"{stats.totals[name]:,}" for stats in found))
+    console.print(table)
+
+
+@sequence_app.command("show")
+def sequence_show(sequence: Annotated[str, typer.Argument(help="The sequence's id (see `sequence list`).")]) -> None:
+    """A sequence's steps, and what each email step did."""
+    from leadrelay.services.nurture import analytics
+
+    application = _app()
+    [stats] = analytics(application.read_uow(), application.playbook, sequence)
+    found = application.playbook.sequences.get(sequence)
+    console.print(f"[bold]{stats.name}[/bold] ({stats.id}), trigger {stats.trigger}: "
+                  + ", ".join(f"{count} {status}" for status, count in stats.runs.items()))
+    if found is not None:
+        for index in range(len(found.steps)):
+            console.print(f"  {found.step_label(index)}", highlight=False, markup=False)
+    table = Table("", *(f"step {step.step}" for step in stats.steps), "all", title="Emails")
+    for name in _STAT_COLUMNS:
+        table.add_row(name, *(f"{step.counts[name]:,}" for step in stats.steps), f"{stats.totals[name]:,}")
+    console.print(table)
+    if stats.exits:
+        console.print("Left early: " + ", ".join(f"{reason} {count}" for reason, count in sorted(stats.exits.items())))
+
+
+@sequence_app.command("enroll")
+def sequence_enroll(
+    sequence: Annotated[str, typer.Argument(help="The sequence's id.")],
+    email: Annotated[str, typer.Argument(help="The lead's email.")],
+) -> None:
+    """Put a lead in a sequence by hand (as the sequence's rules allow)."""
+    from leadrelay.services.nurture import enroll
+
+    application = _app()
+    enrollment = enroll(application.uow(), application.playbook, sequence, email, utc_now())
+    console.print(f"{email.strip().lower()} is in {sequence!r} (enrollment {enrollment.id}); the worker sends its emails.")
+
+
+@suppression_app.command("list")
+def suppression_list(limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100) -> None:
+    """The newest addresses on the suppression list."""
+    from leadrelay.services.nurture import suppressions
+
+    table = Table("email", "reason", "since (UTC)", "note", title="Suppression list")
+    for row in suppressions(_app().read_uow(), limit=limit):
+        table.add_row(row["email"], row["reason"], f"{row['at']:%Y-%m-%d %H:%M}", row["note"] or "")
+    console.print(table)
+
+
+@suppression_app.command("add")
+def suppression_add(
+    email: Annotated[str, typer.Argument(help="The address.")],
+    reason: Annotated[str, typer.Option(help="manual, unsubscribed, bounced or complained.")] = "manual",
+    note: Annotated[str | None, typer.Option(help="Why (kept with it).")] = None,
+) -> None:
+    """Add an address: it gets no nurture email and leaves its sequences."""
+    from leadrelay.services.nurture import suppress
+
+    added = suppress(_app().uow(), email, reason, utc_now(), note=note, source="cli")
+    console.print(f"{email.strip().lower()} {'is now' if added else 'was already'} on the suppression list")
+
+
+@suppression_app.command("remove")
+def suppression_remove(email: Annotated[str, typer.Argument(help="The address.")]) -> None:
+    """Take an address off the list (only when the person asked for the emails again)."""
+    from leadrelay.services.nurture import unsuppress
+
+    if not unsuppress(_app().uow(), email):
+        raise Refused(f"{email.strip().lower()} is not on the suppression list")
+    console.print(f"{email.strip().lower()} is off the suppression list")
+
+
+# --- the meeting report and content (in report_cli) ---------------------------------------
+
+from leadrelay.entrypoints import report_cli  # noqa: E402 - its commands use the helpers above
+
+app.command("report")(report_cli.report)
+app.add_typer(report_cli.content_app, name="content")
 
 
 if __name__ == "__main__":  # pragma: no cover

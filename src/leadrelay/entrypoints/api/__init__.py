@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from leadrelay import __version__
 from leadrelay.bootstrap import App
 from leadrelay.entrypoints.api import (
-    accounts, deals, errors, leads, playbook, rejections, reports, reps, tracking, webhooks,
+    accounts, content, deals, errors, leads, nurture, playbook, rejections, reports, reps, tracking, webhooks,
 )
 from leadrelay.domain.clock import utc_now
 from leadrelay.entrypoints import web
@@ -54,7 +54,8 @@ def create_app(leadrelay: App) -> FastAPI:
     api.state.leadrelay = leadrelay
     api.state.writer = writer
     errors.install(api, page=web.error_page)
-    for module in (tracking, leads, deals, reps, reports, accounts, webhooks, playbook, rejections):
+    for module in (tracking, leads, deals, reps, reports, content, accounts, webhooks, playbook, rejections, nurture):
         api.include_router(module.router)
+    api.include_router(nurture.links)  # the public links in nurture emails (open, click, unsubscribe)
     web.install(api)
     return api

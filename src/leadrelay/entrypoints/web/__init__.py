@@ -11,7 +11,15 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leadrelay.entrypoints.web import auth, board, leads, marketing, playbook, users
+from leadrelay.entrypoints.web import (
+    auth,
+    board,
+    dashboard,
+    leads,
+    marketing,
+    playbook,
+    users,
+)
 from leadrelay.entrypoints.web.templating import HERE, SECURITY_HEADERS, render
 
 API_PREFIXES = ("/api/", "/v1/", "/docs", "/redoc", "/openapi.json")
@@ -57,6 +65,6 @@ class SecurityHeaders:
 
 def install(api: FastAPI) -> None:
     api.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    for module in (auth, board, leads, marketing, playbook, users):
+    for module in (auth, board, dashboard, leads, marketing, playbook, users):
         api.include_router(module.router)
     api.add_middleware(SecurityHeaders)

@@ -42,7 +42,7 @@ def _login_form(request: Request, *, next_page: str, error: str | None = None, e
 
 
 @router.get("/login")
-def login_page(request: Request, next: str | None = None) -> Response:  # noqa: A002 - the query's name
+def login_page(request: Request, next: str | None = None) -> Response:
     return _login_form(request, next_page=_next(next))
 
 
@@ -50,7 +50,7 @@ def login_page(request: Request, next: str | None = None) -> Response:  # noqa: 
 def log_in(
     request: Request, app: AppDep, email: Annotated[str, Form(max_length=320)],
     password: Annotated[str, Form(max_length=1000)], csrf_token: Annotated[str, Form(max_length=100)] = "",
-    next: Annotated[str, Form(max_length=2000)] = "/",  # noqa: A002 - the form's name
+    next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
     expected = request.cookies.get(LOGIN_CSRF)
     if not expected or not secrets.compare_digest(expected, csrf_token):

@@ -21,11 +21,13 @@ from leadrelay.reports.hand_backs import hand_backs
 from leadrelay.reports.sla import hand_back_reasons
 from leadrelay.services import deals as deal_service
 from leadrelay.services import leads as lead_service
+from leadrelay.services import nurture as nurture_service
 
 router = APIRouter(prefix="/marketing", include_in_schema=False)
 MarketingViewer = Annotated[Session, Depends(page("marketing"))]
 Before = Annotated[int | None, Query(ge=1, le=2**53)]
 PAGE = 50
+SEQUENCE_STATS = ("sent", "delivered", "opened", "clicked", "unsubscribed", "mqls")
 TABS = [("", "MQL queue"), ("hand-backs", "Hand-backs"), ("nurture", "In nurture"), ("sources", "Sources")]
 
 
@@ -58,10 +60,13 @@ def hand_back_view(request: Request, app: AppDep, session: MarketingViewer, befo
 
 @router.get("/nurture", response_class=HTMLResponse)
 def nurture(request: Request, app: AppDep, session: MarketingViewer, before: Before = None) -> HTMLResponse:
-    """Recycled leads: handed back, nurtured until they qualify again."""
+    """The nurture sequences, step by step (sent, opened, clicked, unsubscribed, MQLs produced),
+    and the recycled leads: handed back, nurtured until they qualify again."""
     found, more = lead_service.find_leads(app.read_uow(), app.playbook, LeadFilter(stage=app.playbook.hand_back_stage),
                                           before=before, limit=PAGE, now=utc_now())
-    return _page(request, session, "nurture", recycled=found, more=more)
+    sequences = nurture_service.analytics(app.read_uow(), app.playbook)
+    return _page(request, session, "nurture", recycled=found, more=more, sequences=sequences,
+                 stat_names=SEQUENCE_STATS)
 
 
 @router.get("/sources", response_class=HTMLResponse)
