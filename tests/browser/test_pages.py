@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from .conftest import ADMIN, MANAGER, MARKETER, PASSWORD, US_LEAD, Site
 
 ROLES = [  # who, the page they land on, the navigation they see
-    (ADMIN, "/board", ["Board", "Marketing", "Dashboard", "Playbook", "Users"]),
+    (ADMIN, "/board", ["Board", "Marketing", "Dashboard", "Playbook", "Users", "Audit log"]),
     (MARKETER, "/marketing", ["Marketing", "Dashboard", "Playbook"]),
     (MANAGER, "/board", ["Board", "Dashboard", "Playbook"]),
 ]

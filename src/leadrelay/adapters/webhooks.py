@@ -15,6 +15,7 @@ import hmac
 import secrets
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
@@ -84,8 +85,13 @@ class WebhookSender:
     """POSTs signed webhooks over one reused HTTP client; redirects are not followed (a 3xx is a failure), and the
     environment's proxy settings are ignored."""
 
-    def __init__(self, *, timeout: float = 10.0, user_agent: str = "LeadRelay") -> None:
+    def __init__(self, *, timeout: float = 10.0, user_agent: str = "LeadRelay",
+                 guard: Callable[[str], tuple[str, str]] | None = None) -> None:
+        """`guard(url)` answers the address to connect to and the URL's host, or raises ValueError
+        (why the URL may not be called): each delivery then goes to that address, with the host in
+        its Host header and TLS name, or is refused without a connection."""
         self.timeout = timeout
+        self.guard = guard
         self.client = httpx.Client(
             timeout=timeout, follow_redirects=False, trust_env=False, headers={"User-Agent": user_agent}
         )
@@ -121,8 +127,18 @@ class WebhookSender:
             "Idempotency-Key": message_id,
             "LeadRelay-Event": event_type,
         }
+        extensions: dict[str, str] = {}
+        if self.guard is not None:
+            try:
+                address, host = self.guard(url)
+            except ValueError as refused:
+                return Delivered(False, None, f"not sent: {refused}", _ms_since(started))
+            target = httpx.URL(url)
+            headers["Host"] = target.netloc.decode("ascii")
+            extensions["sni_hostname"] = host
+            url = str(target.copy_with(host=address))
         try:
-            with self.client.stream("POST", url, content=body, headers=headers) as response:
+            with self.client.stream("POST", url, content=body, headers=headers, extensions=extensions) as response:
                 status = response.status_code
                 answer = _read_some(response)
                 error = None if 200 <= status < 300 else _http_error(response, answer)

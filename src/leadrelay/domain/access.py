@@ -89,7 +89,7 @@ def may_reassign(user: User) -> bool:
 
 # the pages each role opens, in the order of the navigation bar
 PAGES: dict[Role, tuple[str, ...]] = {
-    Role.ADMIN: ("board", "marketing", "dashboard", "playbook", "users"),
+    Role.ADMIN: ("board", "marketing", "dashboard", "playbook", "users", "audit"),
     Role.MARKETING: ("marketing", "dashboard", "playbook"),
     Role.SALES_MANAGER: ("board", "dashboard", "playbook"),
     Role.SALES_REP: ("board", "playbook"),

@@ -18,6 +18,7 @@ from leadrelay.domain.model import Lead, StageChange, Touch
 from leadrelay.domain.playbook import Playbook
 from leadrelay.domain.scoring import engagement_at
 from leadrelay.reports.sla import hand_back_reasons
+from leadrelay.services import audit
 from leadrelay.services.handoff import after_moves
 from leadrelay.services.unit_of_work import UnitOfWork
 
@@ -97,6 +98,7 @@ def act(uow: UnitOfWork, playbook: Playbook, deal_id: int, action: str, *, by: s
     }
     with uow:
         deal = _get(uow, deal_id, lock=True)
+        before = (deal.stage, deal.owner, deal.team)
         moves[action](deal, now)
         after_moves(uow, playbook, [deal.lead], now, deals={deal.lead.id: deal},  # type: ignore[dict-item]
                     reassigned=[deal] if action == "reassign" else ())
@@ -105,6 +107,10 @@ def act(uow: UnitOfWork, playbook: Playbook, deal_id: int, action: str, *, by: s
             uow.deals.add_activity([deal])
         uow.leads.save([deal.lead], now)
         uow.leads.add_stage_changes(deal.lead.history)
+        audit.record(uow, actor=by, action=f"deal.{action}", subject=f"deal:{deal_id}", now=now, detail={
+            "lead_id": deal.lead.id, "from_stage": before[0], "to_stage": deal.stage, "from_owner": before[1],
+            "to_owner": deal.owner, "from_team": before[2], "to_team": deal.team, "reason": reason, "value": value,
+        })
         uow.commit()
         return DealView(deal, uow.deals.activity(deal_id), uow.deals.clocks_of(deal_id=deal_id))
 

@@ -24,6 +24,7 @@ from leadrelay.domain.errors import (
 )
 from leadrelay.domain.model import normalize_email
 from leadrelay.domain.playbook import Playbook
+from leadrelay.services import audit
 from leadrelay.services.unit_of_work import UnitOfWork
 
 MIN_PASSWORD = 10
@@ -74,21 +75,25 @@ def _email(raw: str) -> str:
 
 
 def create_user(uow: UnitOfWork, playbook: Playbook, *, email: str, role: str, password: str, now: datetime,
-                name: str | None = None, team: str | None = None) -> User:
+                name: str | None = None, team: str | None = None, by: str = "cli") -> User:
+    """A new user; `by` (who made it) goes into the audit log."""
     email = _email(email)
     with uow:
         if uow.users.by_email(email) is not None:
             raise InvalidInput(f"email: there is already a user {email}", "user_exists")
         user = uow.users.add(email=email, name=(name or "").strip() or email.split("@")[0], role=_role(role),
                              team=_team(team, playbook), password_hash=_password(password), now=now)
+        audit.record(uow, actor=by, action="user.create", subject=f"user:{email}", now=now,
+                     detail={"role": user.role.value, "team": user.team, "name": user.name})
         uow.commit()
     return user
 
 
 def update_user(uow: UnitOfWork, playbook: Playbook, email: str, now: datetime, *, role: str | None = None,
                 team: str | None = None, name: str | None = None, password: str | None = None,
-                disabled: bool | None = None) -> User:
-    """Change a user; `team=""` clears it. Disabling or a new password ends their sessions."""
+                disabled: bool | None = None, by: str = "cli") -> User:
+    """Change a user; `team=""` clears it. Disabling or a new password ends their sessions.
+    `by` (who changed it) goes into the audit log, with what changed (never the password)."""
     values: dict[str, object] = {}
     if role is not None:
         values["role"] = _role(role).value
@@ -106,6 +111,17 @@ def update_user(uow: UnitOfWork, playbook: Playbook, email: str, now: datetime, 
             uow.users.update(user.id, **values)
         if password or disabled:
             uow.users.end_sessions(user_id=user.id)
+        was = {"role": user.role.value, "team": user.team, "name": user.name, "disabled": not user.active}
+        changed: dict[str, object] = {}
+        for attribute, column in (("role", "role"), ("team", "team"), ("name", "name"), ("disabled", "disabled_at")):
+            if column in values:
+                new = values[column] is not None if attribute == "disabled" else values[column]
+                if new != was[attribute]:
+                    changed[attribute] = {"from": was[attribute], "to": new}
+        if "password_hash" in values:
+            changed["password"] = "changed"
+        if changed:
+            audit.record(uow, actor=by, action="user.update", subject=f"user:{user.email}", now=now, detail=changed)
         uow.commit()
         return _get(uow, email)
 
@@ -203,8 +219,9 @@ def demo_users(uow: UnitOfWork, playbook: Playbook, now: datetime) -> list[tuple
             found = uow.users.by_email(email)
         if found is None:
             user = create_user(uow, playbook, email=email, role=role.value, password=password, name=name, now=now,
-                               team=team.id if team and role is Role.SALES_MANAGER else None)
+                               team=team.id if team and role is Role.SALES_MANAGER else None, by="demo")
         else:
-            user = update_user(uow, playbook, email, now, role=role.value, password=password, disabled=False)
+            user = update_user(uow, playbook, email, now, role=role.value, password=password, disabled=False,
+                               by="demo")
         made.append((user, password))
     return made

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Path, Query
 
 from leadrelay.domain.errors import AccountNotFound
 from leadrelay.entrypoints.api import schemas
-from leadrelay.entrypoints.api.deps import AppDep, admin_key
+from leadrelay.entrypoints.api.deps import AppDep, authorized
 
-router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"], dependencies=[Depends(admin_key)])
+router = APIRouter(prefix="/api/v1/accounts", tags=["accounts"], dependencies=[Depends(authorized)])
 
 
 @router.get("", response_model=schemas.AccountPage)

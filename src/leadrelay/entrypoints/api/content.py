@@ -11,10 +11,10 @@ from pydantic import BaseModel, Field
 
 from leadrelay.domain.clock import utc_now
 from leadrelay.entrypoints.api import schemas
-from leadrelay.entrypoints.api.deps import AdminKey, AppDep, admin_key
+from leadrelay.entrypoints.api.deps import AppDep, Authorized, authorized
 from leadrelay.services import content as content_service
 
-router = APIRouter(prefix="/api/v1/content", tags=["content"], dependencies=[Depends(admin_key)])
+router = APIRouter(prefix="/api/v1/content", tags=["content"], dependencies=[Depends(authorized)])
 
 Kind = Literal["asset", "page", "email", "webinar"]
 ItemId = Annotated[int, Path(ge=1, le=schemas.MAX_ID, description="The content item's id.")]
@@ -85,7 +85,7 @@ class SharePage(schemas.Page):
 
 
 @router.post("/shares", response_model=ShareOut, status_code=201)
-def share(body: ShareIn, app: AppDep, key: AdminKey) -> ShareOut:
+def share(body: ShareIn, app: AppDep, key: Authorized) -> ShareOut:
     """A rep shared a content item with a lead (logged by the rep, or by the CRM on their behalf)."""
     stored = content_service.share(app.uow(), item_id=body.item_id, kind=body.kind, key=body.key, lead_id=body.lead_id,
                                    email=body.email, deal_id=body.deal_id, by=body.by or f"api:{key.name}", at=body.at,

@@ -11,14 +11,14 @@ from leadrelay.adapters.deals import DealFilter
 from leadrelay.bootstrap import App
 from leadrelay.domain.clock import utc_now
 from leadrelay.domain.deals import Deal
-from leadrelay.domain.model import Touch
 from leadrelay.domain.errors import InvalidInput
+from leadrelay.domain.model import Touch
 from leadrelay.domain.scoring import engagement_at
 from leadrelay.entrypoints.api import schemas
-from leadrelay.entrypoints.api.deps import AdminKey, AppDep, admin_key
+from leadrelay.entrypoints.api.deps import AppDep, Authorized, authorized
 from leadrelay.services import deals as deal_service
 
-router = APIRouter(prefix="/api/v1", tags=["deals"], dependencies=[Depends(admin_key)])
+router = APIRouter(prefix="/api/v1", tags=["deals"], dependencies=[Depends(authorized)])
 DealId = Annotated[int, Path(ge=1, le=schemas.MAX_ID, description="The deal's id.")]
 Owner = Annotated[schemas.Text | None, Query(description="Only deals this rep owns.")]
 Team = Annotated[schemas.Text | None, Query(description="Only deals of this team (or waiting in this queue).")]
@@ -120,49 +120,49 @@ def _act(app: App, key: Any, deal_id: int, action: str, **values: Any) -> schema
 
 
 @router.post("/deals/{deal_id}/accept", response_model=schemas.DealDetail)
-def accept(deal_id: DealId, body: schemas.DealAction, app: AppDep, key: AdminKey) -> schemas.DealDetail:
+def accept(deal_id: DealId, body: schemas.DealAction, app: AppDep, key: Authorized) -> schemas.DealDetail:
     """Sales accepts the hand-off (the lead becomes sales-accepted)."""
     return _act(app, key, deal_id, "accept", note=body.note)
 
 
 @router.post("/deals/{deal_id}/reject", response_model=schemas.DealDetail)
-def reject(deal_id: DealId, body: schemas.ReasonAction, app: AppDep, key: AdminKey) -> schemas.DealDetail:
+def reject(deal_id: DealId, body: schemas.ReasonAction, app: AppDep, key: Authorized) -> schemas.DealDetail:
     """Hand the lead back to marketing, with one of the playbook's hand-back reasons."""
     return _act(app, key, deal_id, "reject", reason=body.reason, note=body.note)
 
 
 @router.post("/deals/{deal_id}/disqualify", response_model=schemas.DealDetail)
-def disqualify(deal_id: DealId, body: schemas.ReasonAction, app: AppDep, key: AdminKey) -> schemas.DealDetail:
+def disqualify(deal_id: DealId, body: schemas.ReasonAction, app: AppDep, key: Authorized) -> schemas.DealDetail:
     """Take the lead out of the funnel, with one of the playbook's disqualify reasons."""
     return _act(app, key, deal_id, "disqualify", reason=body.reason, note=body.note)
 
 
 @router.post("/deals/{deal_id}/win", response_model=schemas.DealDetail)
-def win(deal_id: DealId, body: schemas.WinDeal, app: AppDep, key: AdminKey) -> schemas.DealDetail:
+def win(deal_id: DealId, body: schemas.WinDeal, app: AppDep, key: Authorized) -> schemas.DealDetail:
     """Mark the deal won, with its value."""
     return _act(app, key, deal_id, "win", value=body.value, note=body.note)
 
 
 @router.post("/deals/{deal_id}/lose", response_model=schemas.DealDetail)
-def lose(deal_id: DealId, body: schemas.ReasonAction, app: AppDep, key: AdminKey) -> schemas.DealDetail:
+def lose(deal_id: DealId, body: schemas.ReasonAction, app: AppDep, key: Authorized) -> schemas.DealDetail:
     """Mark the deal lost, with one of the playbook's lost reasons."""
     return _act(app, key, deal_id, "lose", reason=body.reason, note=body.note)
 
 
 @router.post("/deals/{deal_id}/move", response_model=schemas.DealDetail)
-def move(deal_id: DealId, body: schemas.MoveDeal, app: AppDep, key: AdminKey) -> schemas.DealDetail:
+def move(deal_id: DealId, body: schemas.MoveDeal, app: AppDep, key: Authorized) -> schemas.DealDetail:
     """Move the deal to another stage, as the playbook allows."""
     return _act(app, key, deal_id, "move", to=body.to, reason=body.reason, note=body.note)
 
 
 @router.post("/deals/{deal_id}/reassign", response_model=schemas.DealDetail)
-def reassign(deal_id: DealId, body: schemas.Reassign, app: AppDep, key: AdminKey) -> schemas.DealDetail:
+def reassign(deal_id: DealId, body: schemas.Reassign, app: AppDep, key: Authorized) -> schemas.DealDetail:
     """Give the deal to another owner (or take it from the queue)."""
     return _act(app, key, deal_id, "reassign", owner=body.owner, note=body.note)
 
 
 @router.post("/deals/{deal_id}/touches", response_model=schemas.TouchOut, status_code=201)
-def log_touch(deal_id: DealId, body: schemas.TouchIn, app: AppDep, key: AdminKey,
+def log_touch(deal_id: DealId, body: schemas.TouchIn, app: AppDep, key: Authorized,
               response: Response) -> schemas.TouchOut:
     """Log a call, email, meeting or note on a deal, or the lead's email reply (`email_reply`)."""
     now = utc_now()

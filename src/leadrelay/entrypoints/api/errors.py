@@ -65,7 +65,10 @@ def install(app: FastAPI, page: PageRenderer | None = None) -> None:
 
     @app.exception_handler(domain.DomainError)
     async def _domain(request: Request, error: domain.DomainError) -> Response:
-        return answer(request, _status(error), error.code, error.message)
+        response = answer(request, _status(error), error.code, error.message)
+        if isinstance(retry_after := getattr(error, "retry_after", None), int):  # a rate limit says how long
+            response.headers["Retry-After"] = str(retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, error: RequestValidationError) -> Response:

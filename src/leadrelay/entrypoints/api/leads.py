@@ -16,11 +16,17 @@ from leadrelay.domain.errors import InvalidInput, LeadNotFound
 from leadrelay.domain.model import Lead, normalize_email
 from leadrelay.domain.playbook import Playbook
 from leadrelay.entrypoints.api import schemas
-from leadrelay.entrypoints.api.deps import AdminKey, AppDep, admin_key, application, writer
+from leadrelay.entrypoints.api.deps import (
+    AppDep,
+    Authorized,
+    application,
+    authorized,
+    writer,
+)
 from leadrelay.services import leads as lead_service
 from leadrelay.services.tracking import BatchWriter
 
-router = APIRouter(prefix="/api/v1/leads", tags=["leads"], dependencies=[Depends(admin_key)])
+router = APIRouter(prefix="/api/v1/leads", tags=["leads"], dependencies=[Depends(authorized)])
 LeadId = Annotated[int, Path(ge=1, le=schemas.MAX_ID, description="The lead's id.")]
 
 
@@ -148,7 +154,7 @@ def lead_events(
 
 
 @router.post("/{lead_id}/move", response_model=schemas.Moved)
-def move_lead(lead_id: LeadId, body: schemas.MoveIn, app: AppDep, key: AdminKey) -> schemas.Moved:
+def move_lead(lead_id: LeadId, body: schemas.MoveIn, app: AppDep, key: Authorized) -> schemas.Moved:
     """Move a lead to another stage, as the playbook allows (hand-back and disqualify need a reason)."""
     change = lead_service.move_lead(app.uow(), app.playbook, lead_id, body.to, by=f"api:{key.name}",
                                     reason=body.reason, now=utc_now())

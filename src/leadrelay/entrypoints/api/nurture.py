@@ -33,11 +33,11 @@ from leadrelay.domain.errors import InvalidInput
 from leadrelay.domain.model import Event
 from leadrelay.domain.nurture import SUPPRESSION_REASONS, Enrollment, Sequence
 from leadrelay.entrypoints.api import schemas
-from leadrelay.entrypoints.api.deps import AppDep, admin_key
+from leadrelay.entrypoints.api.deps import AppDep, authorized
 from leadrelay.services import nurture as service
 
 log = logging.getLogger("leadrelay.nurture")
-router = APIRouter(prefix="/api/v1", tags=["nurture"], dependencies=[Depends(admin_key)])
+router = APIRouter(prefix="/api/v1", tags=["nurture"], dependencies=[Depends(authorized)])
 links = APIRouter(tags=["email links"], include_in_schema=False)
 
 SequenceId = Annotated[str, Path(pattern=r"^[a-z][a-z0-9_]*$", max_length=64, description="The sequence's id.")]

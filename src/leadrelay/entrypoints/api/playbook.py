@@ -6,9 +6,9 @@ from fastapi import APIRouter, Depends
 
 from leadrelay.adapters.playbook_file import PlaybookError, parse_playbook
 from leadrelay.entrypoints.api import schemas
-from leadrelay.entrypoints.api.deps import AppDep, admin_key
+from leadrelay.entrypoints.api.deps import AppDep, authorized
 
-router = APIRouter(prefix="/api/v1/playbook", tags=["playbook"], dependencies=[Depends(admin_key)])
+router = APIRouter(prefix="/api/v1/playbook", tags=["playbook"], dependencies=[Depends(authorized)])
 
 @router.get("", response_model=schemas.PlaybookOut)
 def current_playbook(app: AppDep) -> schemas.PlaybookOut:

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 
 from leadrelay.entrypoints.api import schemas
-from leadrelay.entrypoints.api.deps import AppDep, admin_key
+from leadrelay.entrypoints.api.deps import AppDep, authorized
 
-router = APIRouter(prefix="/api/v1/tracking", tags=["tracking"], dependencies=[Depends(admin_key)])
+router = APIRouter(prefix="/api/v1/tracking", tags=["tracking"], dependencies=[Depends(authorized)])
 
 
 @router.get("/rejections", response_model=schemas.RejectionPage)

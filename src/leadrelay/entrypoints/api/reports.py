@@ -19,7 +19,7 @@ from leadrelay.bootstrap import App
 from leadrelay.domain.clock import utc_now
 from leadrelay.domain.errors import InvalidInput
 from leadrelay.entrypoints.api import schemas
-from leadrelay.entrypoints.api.deps import AppDep, admin_key
+from leadrelay.entrypoints.api.deps import AppDep, authorized
 from leadrelay.reports.content import ContentReport, content_report
 from leadrelay.reports.export import tables_of
 from leadrelay.reports.funnel import FunnelReport, funnel_report
@@ -30,7 +30,7 @@ from leadrelay.reports.sources import SourcesReport, sources_report
 from leadrelay.reports.velocity import VelocityReport, velocity_report
 from leadrelay.services.analytics import run_report
 
-router = APIRouter(prefix="/api/v1/reports", tags=["reports"], dependencies=[Depends(admin_key)])
+router = APIRouter(prefix="/api/v1/reports", tags=["reports"], dependencies=[Depends(authorized)])
 T = TypeVar("T")
 
 From = Annotated[date | None, Query(alias="from", description="First day (YYYY-MM-DD, the playbook's time zone; "

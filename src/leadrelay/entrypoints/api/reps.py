@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 
 from leadrelay.domain.clock import utc_now
 from leadrelay.entrypoints.api import schemas
-from leadrelay.entrypoints.api.deps import AppDep, admin_key
+from leadrelay.entrypoints.api.deps import AppDep, authorized
 from leadrelay.services import deals as service
 
-router = APIRouter(prefix="/api/v1", tags=["reps"], dependencies=[Depends(admin_key)])
+router = APIRouter(prefix="/api/v1", tags=["reps"], dependencies=[Depends(authorized)])
 
 
 @router.get("/reps", response_model=list[schemas.Rep])

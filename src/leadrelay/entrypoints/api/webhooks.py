@@ -10,10 +10,10 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from leadrelay.adapters.outbox import Webhook
 from leadrelay.domain.clock import utc_now
 from leadrelay.entrypoints.api import schemas
-from leadrelay.entrypoints.api.deps import AppDep, admin_key
+from leadrelay.entrypoints.api.deps import AppDep, authorized
 from leadrelay.services import webhooks as service
 
-router = APIRouter(prefix="/api/v1", tags=["webhooks"], dependencies=[Depends(admin_key)])
+router = APIRouter(prefix="/api/v1", tags=["webhooks"], dependencies=[Depends(authorized)])
 Id = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
 
 
@@ -33,7 +33,8 @@ def create_webhook(body: schemas.WebhookIn, app: AppDep, response: Response) -> 
     """Subscribe a URL to events. Each delivery is a POST signed with the secret answered here
     (Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature` = HMAC-SHA256 over
     id, timestamp and body), with an `Idempotency-Key` header receivers use to drop repeats."""
-    webhook = service.create(app.uow(), name=body.name, url=body.url, events=body.events, now=utc_now())
+    webhook = service.create(app.uow(), name=body.name, url=body.url, events=body.events, now=utc_now(),
+                             policy=service.UrlPolicy.of(app.settings))
     response.headers["Location"] = f"/api/v1/webhooks/{webhook.id}"
     return schemas.WebhookCreated(**_out(webhook).model_dump(), secret=webhook.secret)
 
@@ -47,7 +48,7 @@ def get_webhook(webhook_id: Id, app: AppDep) -> schemas.WebhookOut:
 def change_webhook(webhook_id: Id, body: schemas.WebhookPatch, app: AppDep) -> schemas.WebhookOut:
     """Change a subscription; `active: false` stops its deliveries (what is waiting goes dead)."""
     values = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    return _out(service.change(app.uow(), webhook_id, values))
+    return _out(service.change(app.uow(), webhook_id, values, policy=service.UrlPolicy.of(app.settings)))
 
 
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=schemas.DeliveryPage)

@@ -67,4 +67,7 @@ def install(api: FastAPI) -> None:
     api.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     for module in (auth, board, dashboard, leads, marketing, playbook, users):
         api.include_router(module.router)
+    from leadrelay.entrypoints.web import audit  # the audit log page (admins)
+
+    api.include_router(audit.router)
     api.add_middleware(SecurityHeaders)

@@ -12,8 +12,9 @@ from leadrelay.bootstrap import App
 from leadrelay.domain.access import may_open
 from leadrelay.domain.clock import utc_now
 from leadrelay.domain.errors import PermissionDenied, Unauthenticated
-from leadrelay.entrypoints.api.deps import application
+from leadrelay.entrypoints.api.deps import application, key_from_header
 from leadrelay.services import users as user_service
+from leadrelay.services.api_keys import authenticate
 
 COOKIE = "leadrelay_session"
 CSRF_HEADER = "x-csrf-token"
@@ -38,8 +39,21 @@ def policy(app: App) -> user_service.SessionPolicy:
 def current_session(request: Request, app: Annotated[App, Depends(application)]) -> Session:
     found = user_service.session(app.uow(), request.cookies.get(COOKIE), now=utc_now(), policy=policy(app))
     if found is None:
+        key = key_from_header(request.headers.get("authorization"))
+        if key is not None and valid_key(app, key):
+            raise PermissionDenied("pages are for people who log in: API keys open the API (/api/v1, /v1) only")
         raise LoginRequired()
     return found
+
+
+def valid_key(app: App, key: str) -> bool:
+    try:
+        authenticate(app.read_uow(), key, scope="write")
+    except Unauthenticated:
+        return False
+    except PermissionDenied:  # a user key: valid, but not a write key
+        return True
+    return True
 
 
 async def checked_session(request: Request, session: Annotated[Session, Depends(current_session)]) -> Session:

@@ -23,7 +23,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["version"] = __version__
 
 PAGE_TITLES = {"board": "Board", "marketing": "Marketing", "dashboard": "Dashboard", "playbook": "Playbook",
-               "users": "Users"}
+               "users": "Users", "audit": "Audit log"}
 
 
 def age(moment: datetime | None, now: datetime | None = None) -> str:

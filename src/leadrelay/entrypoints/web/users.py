@@ -45,7 +45,7 @@ def create(request: Request, app: AppDep, session: Acting, email: Email, role: A
     _admin(session)
     try:
         user = user_service.create_user(app.uow(), app.playbook, email=email, role=role, password=password,
-                                        name=name, team=team, now=utc_now())
+                                        name=name, team=team, now=utc_now(), by=session.user.email)
     except DomainError as error:  # shown on the form, which keeps what was typed
         return _page(request, app, session, error=error.message, status=422)
     return RedirectResponse(f"/users?done=Created {user.email} ({user.role.label})", status_code=303)
@@ -60,7 +60,7 @@ def change(request: Request, app: AppDep, session: Acting, email: Email, role: A
         return _page(request, app, session, error="You cannot take your own admin role or access away.", status=422)
     try:
         user = user_service.update_user(app.uow(), app.playbook, email, utc_now(), role=role, team=team,
-                                        password=password or None, disabled=not active)
+                                        password=password or None, disabled=not active, by=session.user.email)
     except DomainError as error:
         return _page(request, app, session, error=error.message, status=422)
     return RedirectResponse(f"/users?done=Saved {user.email}", status_code=303)
