@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import Counter
 from collections.abc import Iterator
 
 import httpx
@@ -64,7 +65,8 @@ def errors_are_json(ctx: schemathesis.CheckContext, response: schemathesis.Respo
 def api_schema(server: Server) -> schemathesis.BaseSchema:
     """The server's OpenAPI document, as it serves it."""
     with httpx.Client(trust_env=False, timeout=30) as client:
-        document = client.get(f"{server.url}/openapi.json").raise_for_status().json()
+        document = client.get(f"{server.url}/openapi.json", headers={"Authorization": f"Bearer {server.admin_key}"}
+                              ).raise_for_status().json()
     # The credentials are sent with every request (see `credentials`), not generated: otherwise
     # most invalid requests would be invalid only for lacking them, and never reach the routes.
     config = schemathesis.Config.from_dict({"base-url": server.url,
@@ -76,6 +78,9 @@ def api_schema(server: Server) -> schemathesis.BaseSchema:
 def session() -> Iterator[requests.Session]:
     with requests.Session() as session:
         session.trust_env = False  # 127.0.0.1 only, whatever proxy the environment names
+        answers: Counter[int] = Counter()
+        session.hooks["response"].append(lambda response, *args, **kwargs: answers.update([response.status_code]))
+        session.answers = answers  # type: ignore[attr-defined]
         yield session
 
 
@@ -122,7 +127,12 @@ def test_no_request_makes_the_server_fail_and_every_error_is_json_with_a_code_an
     assert len(operations) >= 43, "the OpenAPI document lost operations"
     failures = [failure for operation in operations
                 if (failure := fuzz_operation(operation, credentials(server, operation.path), session))]
+    answers: Counter[int] = session.answers  # type: ignore[attr-defined]
+    print(f"schemathesis: {len(operations)} operations, {sum(answers.values())} requests, "
+          f"{sum(n for status, n in answers.items() if status >= 500)} server errors; answers by status: "
+          + ", ".join(f"{status}: {n}" for status, n in sorted(answers.items())))
     assert not failures, "\n\n".join(failures)
+    assert sum(answers.values()) >= len(operations) * 5, "far fewer requests than examples: the run is not fuzzing"
 
 
 # --- what fuzzing found: each of these once made the server answer 500 ----------------------
@@ -227,3 +237,33 @@ def test_a_candidate_playbook_with_a_character_yaml_forbids_is_invalid_at_its_li
     assert check["valid"] is False
     [problem] = check["problems"]
     assert (problem["line"], problem["column"]) == (2, 12) and "U+0091" in problem["message"]
+
+
+@pytest.mark.parametrize("depth", [40, 300, 1000])
+def test_a_tracking_body_nested_too_deep_is_refused_saying_where_not_a_server_error(server: Server, depth: int) -> None:
+    nested = "[" * depth + "]" * depth
+    body = '{"userId": "u-ann", "event": "Clicked", "properties": {"list": ' + nested + "}}"
+    with server.tracker() as tracker:
+        answer = tracker.post("/v1/track", content=body, headers={"Content-Type": "application/json"})
+        batch = tracker.post("/v1/batch", content='{"batch": [' + body.replace("{", '{"type": "track", ', 1) + "]}",
+                             headers={"Content-Type": "application/json"})
+    _assert_error(answer, 400, "too_deep", "properties.list.0", "nested deeper than")
+    _assert_error(batch, 400, "too_deep", "batch.0.properties.list.0")
+
+
+def test_a_rest_api_body_larger_than_the_limit_is_refused_unread_whether_its_size_is_declared_or_not(
+    server: Server,
+) -> None:
+    from leadrelay.entrypoints.api.limits import MAX_BODY_BYTES
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(MAX_BODY_BYTES // 50_000 + 2):
+            yield b" " * 50_000
+
+    declared = '{"email": "ann@acme.example", "fields": {"title": "' + "x" * MAX_BODY_BYTES + '"}}'
+    with server.admin() as admin:
+        answers = [admin.post("/api/v1/leads", content=declared, headers={"Content-Type": "application/json"}),
+                   admin.post("/api/v1/leads", content=chunks(), headers={"Content-Type": "application/json"})]
+        assert admin.get("/api/v1/leads").json()["items"] == []
+    for answer in answers:
+        _assert_error(answer, 413, "too_large", "request body larger than 2 MB")

@@ -87,7 +87,10 @@ def read_leads(
     stream: IO[bytes], playbook: Playbook, now: datetime, mapping: Mapping[str, str] | None = None
 ) -> Iterator[Row]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="strict", newline="")
-    sample = text.read(64 * 1024)
+    try:
+        sample = text.read(64 * 1024)
+    except UnicodeDecodeError as error:
+        raise FileRefused(_not_utf8(error, None)) from None
     try:
         dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
     except csv.Error:
@@ -105,6 +108,8 @@ def read_leads(
             values = next(reader)
         except StopIteration:
             return
+        except UnicodeDecodeError as error:  # the rest cannot be read: what came before is kept
+            raise FileRefused(_not_utf8(error, reader.line_num + 1)) from None
         except csv.Error as error:
             yield Row(reader.line_num, error=f"not valid CSV: {error}")
             continue
@@ -148,6 +153,13 @@ def _lead_event(cells: Iterable[tuple[str, str | None, str]], playbook: Playbook
         email=email,
         traits=traits,
     )
+
+
+def _not_utf8(error: UnicodeDecodeError, line: int | None) -> str:
+    where = f"a little after line {line - 1}" if line and line > 1 else "in its first 64 KB"
+    again = " (rows already stored are recognised and not stored twice)" if line and line > 2 else ""
+    return (f"the file is not UTF-8 text: byte 0x{error.object[error.start]:02x} {where} cannot be read."
+            f" Save it as UTF-8 (in Excel: CSV UTF-8) and import it again{again}")
 
 
 def _chain(first: str, rest: IO[str]) -> Iterator[str]:

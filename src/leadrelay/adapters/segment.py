@@ -23,6 +23,7 @@ from leadrelay.domain.playbook import Playbook
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_ID_LENGTH = 255
 MAX_NAME_LENGTH = 100
+MAX_DEPTH = 32  # objects and arrays within one another in a message
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_TOLERANCE = timedelta(days=1)
 TYPES = ("identify", "track", "page", "screen", "group", "alias")
@@ -156,9 +157,25 @@ def touch_of(context: dict[str, Any], properties: dict[str, Any]) -> dict[str, s
     return touch
 
 
+def check_depth(value: Any, limit: int = MAX_DEPTH) -> None:
+    """Refuse JSON nested deeper than `limit` objects and arrays, saying where it goes too deep
+    (no real message comes near; deeper ones cannot be stored or hashed)."""
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        item, depth, where = stack.pop()
+        children = item.items() if isinstance(item, dict) else enumerate(item) if isinstance(item, list) else ()
+        for key, child in children:
+            if isinstance(child, (dict, list)):
+                path = f"{where}.{key}" if where else str(key)
+                if depth >= limit:
+                    raise InvalidMessage(f"{path}: nested deeper than {limit} levels")
+                stack.append((child, depth + 1, path))
+
+
 def to_event(message: Any, playbook: Playbook, now: datetime) -> Event:
     if not isinstance(message, dict):
         raise InvalidMessage(f"expected a JSON object, got {type(message).__name__}")
+    check_depth(message)
     kind = message.get("type")
     if kind not in TYPES:
         raise InvalidMessage(f"type: expected one of {', '.join(TYPES)}, got {kind!r}")

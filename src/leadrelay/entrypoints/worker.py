@@ -16,6 +16,7 @@ from leadrelay.bootstrap import App
 from leadrelay.domain.clock import utc_now
 from leadrelay.services import nurture
 from leadrelay.services.delivery import Deliverer, Policy
+from leadrelay.services.personal_data import RETENTION_BATCH, apply_retention
 from leadrelay.services.sla import sweep
 
 log = logging.getLogger("leadrelay.worker")
@@ -29,7 +30,10 @@ def deliverer(app: App) -> Deliverer:
             host=settings.smtp_host, port=settings.smtp_port, security=settings.smtp_security,
             username=settings.smtp_username, password=settings.smtp_password, sender=settings.smtp_sender,
         ))
-    return Deliverer(app.uow, webhooks=WebhookSender(timeout=settings.webhook_timeout), email=email,
+    from leadrelay.services.webhooks import UrlPolicy, delivery_guard  # where webhooks may go
+
+    return Deliverer(app.uow, webhooks=WebhookSender(timeout=settings.webhook_timeout,
+                                                     guard=delivery_guard(UrlPolicy.of(settings))), email=email,
                      policy=Policy(max_attempts=settings.outbox_max_attempts,
                                    lease=timedelta(seconds=settings.outbox_lease_seconds),
                                    smtp_connections=settings.smtp_connections),
@@ -54,11 +58,35 @@ class NurtureStep:
         return nurture.advance(app.uow, app.playbook, self.settings, self.signer, utc_now())
 
 
+class RetentionStep:
+    """Deletes the raw events older than `event_retention_days` (when set): at most a few batches
+    a round, and a round at most every few minutes, so deliveries never wait on it."""
+
+    EVERY = timedelta(minutes=5)
+    BATCHES_PER_ROUND = 4
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.next_at = utc_now()
+
+    def run(self) -> int:
+        days, now = self.app.settings.event_retention_days, utc_now()
+        if days <= 0 or now < self.next_at:
+            return 0
+        deleted = apply_retention(self.app.uow, days, now, max_batches=self.BATCHES_PER_ROUND)
+        # more left: the next round goes on at once; none: look again after a while
+        self.next_at = now if deleted >= self.BATCHES_PER_ROUND * RETENTION_BATCH else now + self.EVERY
+        if deleted:
+            log.info("deleted %d events older than %d days (event_retention_days)", deleted, days)
+        return deleted
+
+
 class Worker:
     def __init__(self, app: App) -> None:
         self.app = app
         self.deliverer = deliverer(app)
         self.nurture = NurtureStep(app)
+        self.retention = RetentionStep(app)
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self.run, name="leadrelay-worker", daemon=True)
@@ -87,6 +115,7 @@ class Worker:
                 self.nurture.run()
                 while self.deliverer.deliver_due() >= self.deliverer.policy.batch and not self._stopping.is_set():
                     pass
+                self.retention.run()
             except Exception:  # noqa: BLE001 - a database hiccup must not end the worker
                 log.exception("the worker's round failed; trying again in %s s", poll)
             self._wake.wait(poll)

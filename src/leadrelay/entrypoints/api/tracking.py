@@ -13,10 +13,15 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 
-from leadrelay.adapters.segment import InvalidMessage, batch_messages
+from leadrelay.adapters.segment import (
+    MAX_DEPTH,
+    InvalidMessage,
+    batch_messages,
+    check_depth,
+)
 from leadrelay.domain.clock import utc_now
 from leadrelay.domain.errors import InvalidInput
-from leadrelay.entrypoints.api.deps import key_from_header
+from leadrelay.entrypoints.api.deps import key_from_header, limit_tracking
 from leadrelay.services.api_keys import authenticate
 from leadrelay.services.tracking import sort_messages
 
@@ -83,9 +88,14 @@ async def read_body(request: Request) -> tuple[Any, int]:
     elif encoding not in ("", "identity"):
         raise InvalidInput(f"Content-Encoding {encoding!r} is not supported (use gzip or none)", "unsupported_encoding")
     try:
-        return orjson.loads(raw), len(raw)
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError as error:
         raise InvalidInput(f"the body is not valid JSON: {error}", "invalid_json") from None
+    try:  # a batch and its messages hold at most MAX_DEPTH levels each
+        check_depth(body, MAX_DEPTH + 2)
+    except InvalidMessage as error:
+        raise InvalidInput(f"the body is nested too deep: {error}", "too_deep") from None
+    return body, len(raw)
 
 
 async def _receive(request: Request, kind: str | None) -> dict[str, Any]:
@@ -95,6 +105,7 @@ async def _receive(request: Request, kind: str | None) -> dict[str, Any]:
     if key is None and isinstance(body, dict) and isinstance(body.get("writeKey"), str):
         key = body["writeKey"]
     api_key = await run_in_threadpool(authenticate, app.read_uow(), key, scope="write")
+    limit_tracking(request, api_key)
     try:
         messages = batch_messages(body, kind)
     except InvalidMessage as error:
