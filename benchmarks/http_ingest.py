@@ -480,6 +480,7 @@ def main() -> int:
     parser.add_argument("--py-spy", type=Path, metavar="FILE", dest="profile",
                         help="profile the (first database's) server with py-spy while it runs: collapsed stacks, by thread")
     parser.add_argument("--quick", action="store_true", help="20,000 events: a smoke run")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     args = parser.parse_args()
     if args.quick:
         args.events, args.timeout = 20_000, min(args.timeout, 120.0)
@@ -526,6 +527,7 @@ def _benchmark(processes: Processes, directory: Path, args: argparse.Namespace, 
             served = over_http(processes, url, directory, bodies, args, args.profile if kind == stores[0] else None)
             note = f" (autovacuum {autovacuum(url)})" if kind == "postgresql" else ""
         _line(name, "POST /v1/batch (leadrelay serve)", served.run)
+        _record(name, served.run, bare, args)
         for label, size in ((f"in-process, {args.batch} a transaction", args.batch),
                             (f"in-process, {group} a transaction", group)):
             with fresh_database(kind, directory, f"in_process_{size}") as url:
@@ -543,7 +545,25 @@ def _benchmark(processes: Processes, directory: Path, args: argparse.Namespace, 
         ok = _problems(served.run) and complete and ok
     if args.profile is not None and args.profile.exists():
         print(f"py-spy profile of the {stores[0]} server: {args.profile}")
+    if args.json:
+        from _results import Results
+
+        results = Results("http_ingest")
+        results.rows = RECORDED
+        results.write(args.json)
     return 0 if ok else 1
+
+
+RECORDED: list[dict[str, Any]] = []
+
+
+def _record(store: str, run: Run, bare: Run, args: argparse.Namespace) -> None:
+    target = SQLITE_TARGET if store == "SQLite" else 20_000
+    RECORDED.append({"what": "HTTP ingestion (POST /v1/batch)", "store": store, "value": run.rate, "unit": "events/s",
+                     "limit": bare.rate, "limit_what": "bare ASGI app, same client, events/s",
+                     "target": f">= {target:,}", "met": run.rate >= target, "p50_ms": run.p50 * 1000,
+                     "p99_ms": run.p99 * 1000, "events": args.events, "clients": args.clients,
+                     "failed": run.failed + run.unsent})
 
 
 def _line(store: str, what: str, run: Run) -> None:

@@ -527,7 +527,23 @@ def _progress(done: int, total: int) -> None:
     print(f"\r  analytics tables: {done:,} / {total:,} leads", end="", file=sys.stderr, flush=True)
 
 
+RECORDED: list[dict[str, Any]] = []
+
+
+def _record(store: str, results: dict[str, Any], leads: int) -> None:
+    count = statistics.median(results["count_events"])
+    for name, seconds in results["reports"].items():
+        if name.startswith("meeting"):
+            continue
+        median = statistics.median(seconds)
+        RECORDED.append({"what": f"report: {name}", "store": "SQLite" if store == "sqlite" else "PostgreSQL",
+                         "value": median, "unit": "s", "limit": count, "limit_what": "SELECT count(*) FROM events, s",
+                         "target": f"<= {TARGET_SECONDS:.0f} s", "met": median <= TARGET_SECONDS, "leads": leads,
+                         "peak_mb": results["peak_memory_mb"]})
+
+
 def report(store: str, results: dict[str, Any], leads: int) -> None:
+    _record(store, results, leads)
     print(f"\n## {store}: {leads:,} leads, {results['events']:,} events")
     for step, seconds in results["setup"].items():
         print(f"  {step}: {seconds:,.1f} s")
@@ -554,11 +570,24 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="Keep the databases (and reuse them when run again).")
     parser.add_argument("--postgres-url", default=os.environ.get("LEADRELAY_TEST_POSTGRES_URL") or POSTGRES_ADMIN_URL,
                         help="A PostgreSQL server (its database is used to create and drop the benchmark's).")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
         measure(args.measure)
         return
+    try:
+        _main(args)
+    finally:
+        if args.json:
+            from _results import Results
+
+            out = Results("reports")
+            out.rows = RECORDED
+            out.write(args.json)
+
+
+def _main(args: argparse.Namespace) -> None:
     stores = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
     for store in stores:
         if store == "sqlite":

@@ -562,8 +562,25 @@ def line(store: str, what: str, values: list[float], target: float | None = None
     print(f"{store:<12}{what:<48}" + "".join(f"{_ms(v):>11}" for v in cuts) + verdict)
 
 
+RECORDED: list[dict[str, object]] = []
+
+
+def _record(name: str, label: str, values: list[float], floor_values: list[float], target: float) -> None:
+    cuts, floor_cuts = percentiles(values), percentiles(floor_values)
+    if cuts is None:
+        return
+    for index, which in ((0, "p50"), (2, "p99")):
+        RECORDED.append({"what": f"speed to lead {label} {which}", "store": name, "value": cuts[index] * 1000,
+                         "unit": "ms", "limit": floor_cuts[index] * 1000 if floor_cuts else None,
+                         "limit_what": "HTTP floor (400 before any database work), ms",
+                         "target": f"p99 <= {target * 1000:.0f} ms" if which == "p99" else "",
+                         "met": cuts[2] <= target if which == "p99" else None, "hand_offs": len(values)})
+
+
 def report(name: str, result: Result, args: argparse.Namespace) -> bool:
     seq = result.sequential
+    _record(name, "(a) request -> deal with an owner", seq.answered, result.floor, TARGET_A)
+    _record(name, "(b) request -> webhook received", seq.received, result.floor, TARGET_B)
     line(name, "floor: POST /v1/track, not JSON -> 400", result.floor)
     line("", "identify of the lead, just before (no hand-off)", seq.identified)
     line("", "(a) request -> deal with an owner", seq.answered, TARGET_A)
@@ -626,6 +643,7 @@ def main() -> int:
                              "(and, with --concurrency, into FILE-concurrent during the others): "
                              "collapsed stacks, by thread")
     parser.add_argument("--quick", action="store_true", help="200 hand-offs: a smoke run")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON to FILE")
     args = parser.parse_args()
     if args.quick:
         args.leads, args.timeout = 200, min(args.timeout, 180.0)
@@ -661,6 +679,12 @@ def _benchmark(processes: http_ingest.Processes, directory: Path, args: argparse
     for kind in stores:
         result = run_store(processes, kind, directory, args, args.profile if kind == stores[0] else None)
         ok = report("SQLite" if kind == "sqlite" else "PostgreSQL", result, args) and ok
+    if args.json:
+        from _results import Results
+
+        results = Results("speed_to_lead")
+        results.rows = RECORDED  # type: ignore[assignment]
+        results.write(args.json)
     for profile in (args.profile, concurrent_profile(args.profile) if args.profile else None):
         if profile is not None and profile.exists():
             print(f"py-spy profile of the {stores[0]} server: {profile}")

@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 
@@ -68,9 +68,23 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+MIGRATION_LOCK = 7_446_013_201  # a PostgreSQL advisory lock: one process migrates at a time
+
+
 def migrate(engine: Engine) -> None:
-    """Bring the database to the newest schema (creating it if new)."""
-    command.upgrade(alembic_config(engine), "head")
+    """Bring the database to the newest schema (creating it if new). Several processes starting
+    at once on PostgreSQL take turns: the first migrates, the others then find it done."""
+    if engine.dialect.name != "postgresql":
+        command.upgrade(alembic_config(engine), "head")
+        return
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
+        connection.commit()
+        try:
+            command.upgrade(alembic_config(engine), "head")
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            connection.commit()
 
 
 RETRYABLE_STATES = {"23505", "40001", "40P01"}  # unique violation, serialization failure, deadlock

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from leadrelay.adapters.tables import playbook_versions
 
@@ -22,9 +22,19 @@ class PlaybookVersion:
     note: str | None
 
 
+VERSIONS_LOCK = 0x4C52_0002  # the advisory lock that recording a version takes (PostgreSQL)
+
+
 class PlaybookVersionRepository:
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
+
+    def take_turn(self) -> None:
+        """Until this unit of work ends, others recording a version wait (processes started at once
+        would each find no version yet and record the same one). On PostgreSQL a transaction-scoped
+        advisory lock; SQLite's writer holds the database already."""
+        if self.connection.dialect.name == "postgresql":
+            self.connection.execute(select(func.pg_advisory_xact_lock(VERSIONS_LOCK)))
 
     def page(self, *, before: int | None = None, limit: int = 50) -> list[PlaybookVersion]:
         """Newest first."""

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 import orjson
 import psycopg
 from sqlalchemy import ARRAY, ColumnElement, Connection, Row, any_, bindparam, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from leadrelay.adapters.tables import accounts, events, identities, leads, stage_changes
@@ -19,6 +21,8 @@ from leadrelay.domain.model import Engagement, Event, Lead, RuleScore, StageChan
 
 Key = tuple[str, str]  # an identity: ("user", userId) or ("anonymous", anonymousId)
 CHUNK = 5000  # values per IN (...) list: well under every database's parameter limit
+MAX_KEY_LOCKS = 1000  # a batch naming more keys than this takes BATCH_LOCK alone (PostgreSQL)
+BATCH_LOCK = 0x4C52_0003  # held shared by small batches, exclusively by large ones
 T = TypeVar("T")
 
 
@@ -149,6 +153,26 @@ class LeadRepository:
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if rows:
             self.connection.exec_driver_sql(sql.replace("?", self._marker), rows)
+
+    def take_turns(self, keys: Collection[str]) -> None:
+        """Until this unit of work ends, wait for (then keep out) every other one that names any of
+        these keys (emails, identities, message ids). On PostgreSQL: transaction-scoped advisory
+        locks, taken in one order (so two batches never wait on each other in a circle); they cover
+        leads, identities and events not stored yet, which row locks cannot. A large batch (an
+        import) takes one lock that keeps every other batch out instead, as PostgreSQL's lock table
+        is not made for tens of thousands of locks; small batches hold that one shared. SQLite's
+        unit of work holds the write lock already."""
+        if self._sqlite or not keys:
+            return
+        if len(keys) > MAX_KEY_LOCKS:
+            self.connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({BATCH_LOCK})")
+            return
+        self.connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock_shared({BATCH_LOCK})")
+        self.connection.exec_driver_sql(
+            "SELECT count(pg_advisory_xact_lock(key)) FROM (SELECT DISTINCT hashtextextended(value, 7446) AS key"
+            " FROM unnest(%s::text[]) AS value ORDER BY key) AS keys",
+            (sorted(keys),),
+        )
 
     # --- reading -------------------------------------------------------------------------
     def by_emails(self, emails: Collection[str], *, lock: bool = False) -> dict[str, Lead]:
@@ -296,13 +320,21 @@ class LeadRepository:
 
     # --- writing (each in one statement per batch) ----------------------------------------
     def add_accounts(self, domains: Iterable[str], now: datetime) -> dict[str, int]:
-        rows = [{"domain": domain, "name": domain, "is_target": False, "created_at": now} for domain in domains]
+        """The accounts of these domains, created when new. Another process creating one of them at
+        the same moment is no error: its row is the account (ON CONFLICT waits for its commit)."""
+        wanted = sorted(set(domains))
+        rows = [{"domain": domain, "name": domain, "is_target": False, "created_at": now} for domain in wanted]
         if not rows:
             return {}
+        statement = (sqlite_insert if self._sqlite else postgresql_insert)(accounts)
         result = self.connection.execute(
-            accounts.insert().returning(accounts.c.domain, accounts.c.id), rows
+            statement.on_conflict_do_nothing(index_elements=["domain"]).returning(accounts.c.domain, accounts.c.id),
+            rows,
         )
-        return {domain: account_id for domain, account_id in result}
+        found = {domain: account_id for domain, account_id in result}
+        if len(found) < len(wanted):
+            found.update(self.account_ids([domain for domain in wanted if domain not in found]))
+        return found
 
     def group_accounts(self, groups: dict[str, dict[str, Any]], now: datetime) -> dict[str, int]:
         """The account of each group id (a `group` call), created when new; `groups` maps each
@@ -422,6 +454,11 @@ class LeadRepository:
         if rows:
             statement = update(events).where(events.c.message_id == bindparam("_message_id"))
             self.connection.execute(statement, rows)
+
+    def set_points(self, changed: Sequence[tuple[Event, float]]) -> None:
+        """Store new points of events already stored (a rescore), by message id, in one statement."""
+        self._executemany("UPDATE events SET points=? WHERE message_id=?",
+                          [(points, event.message_id) for event, points in changed])
 
     def reassign(self, from_lead: int, to_lead: int) -> None:
         """Give every event and identity of one lead to another (a merge)."""

@@ -3,6 +3,8 @@ one bulk write of events, leads, identities and moves, one commit."""
 
 from __future__ import annotations
 
+import random
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -49,7 +51,7 @@ def _keys(event: Event) -> list[Key]:
     return keys
 
 
-ATTEMPTS = 3
+ATTEMPTS = 5
 
 
 def ingest(uow: UnitOfWork, playbook: Playbook, batch: Iterable[Event], now: datetime) -> IngestResult:
@@ -63,6 +65,7 @@ def ingest(uow: UnitOfWork, playbook: Playbook, batch: Iterable[Event], now: dat
         except DBAPIError as error:
             if attempt == ATTEMPTS or not is_conflict(error):
                 raise
+            time.sleep(random.uniform(0, 0.01 * attempt))  # two that collided do not collide again at once
             for event in events:
                 event.lead, event.points = None, 0.0
     raise AssertionError("unreachable")  # pragma: no cover
@@ -78,6 +81,11 @@ def _ingest_once(uow: UnitOfWork, playbook: Playbook, batch: list[Event], now: d
             unique[event.message_id] = event
     with uow:
         repo = uow.leads
+        # Batches in other processes naming the same leads, identities or messages wait for this one
+        # (and this one for them) before anything is read: none stores a lead, identity or message
+        # another has just stored, and none reads what another is about to change.
+        repo.take_turns({*unique, *(e.email for e in unique.values() if e.email),
+                         *(f"{kind}:{value}" for e in unique.values() for kind, value in _keys(e))})
         known = repo.known_message_ids(unique.keys())
         result.duplicates += len(known)
         fresh = sorted((e for e in unique.values() if e.message_id not in known), key=lambda e: e.timestamp)

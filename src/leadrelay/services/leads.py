@@ -17,6 +17,7 @@ from leadrelay.domain.model import Event, Lead, StageChange, normalize_email
 from leadrelay.domain.playbook import Playbook
 from leadrelay.domain.processing import merge, rescore
 from leadrelay.domain.scoring import engagement_at, engagement_breakdown
+from leadrelay.services import audit
 from leadrelay.services.handoff import after_moves
 from leadrelay.services.unit_of_work import UnitOfWork
 
@@ -47,6 +48,8 @@ def move_lead(
         after_moves(uow, playbook, [lead], now)
         uow.leads.save([lead], now)
         uow.leads.add_stage_changes([change])
+        audit.record(uow, actor=by, action="lead.move", subject=f"lead:{lead.id}", now=now,
+                     detail={"from_stage": change.from_stage, "to_stage": change.to_stage, "reason": reason})
         uow.commit()
     return change
 
@@ -152,22 +155,32 @@ def rescore_all(
     chunk: int = 2000,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Recompute every lead's scores under `playbook`, one transaction per chunk of leads."""
+    """Recompute every lead's scores under `playbook`, one transaction per chunk of leads. Each
+    chunk's leads are locked while they are rescored (a server storing their events meanwhile
+    waits, then applies them to the new scores); only the leads and event points that changed
+    are written back."""
     done, after = 0, 0
     while True:
         with uow_factory() as uow:
             ids = uow.leads.ids(after=after, limit=chunk)
             if not ids:
                 break
-            leads = uow.leads.by_ids(ids)
+            leads = uow.leads.by_ids(ids, lock=True)
             histories = uow.leads.events_of(ids)
+            before = {lead_id: _scored_state(lead) for lead_id, lead in leads.items()}
+            points: list[tuple[Event, float]] = []
             for lead_id, lead in leads.items():
-                rescore(lead, histories[lead_id], playbook, now)
-                for event in histories[lead_id]:
+                history = histories[lead_id]
+                was = [event.points for event in history]
+                rescore(lead, history, playbook, now)
+                for event, old in zip(history, was, strict=True):
                     event.lead = lead
+                    if event.points != old:
+                        points.append((event, event.points))
             after_moves(uow, playbook, leads.values(), now)
-            uow.leads.save(list(leads.values()), now)
-            uow.leads.attach_events([event for events in histories.values() for event in events])
+            changed = [lead for lead_id, lead in leads.items() if lead.history or _scored_state(lead) != before[lead_id]]
+            uow.leads.save(changed, now)
+            uow.leads.set_points(points)
             uow.leads.add_stage_changes([c for lead in leads.values() for c in lead.history])
             uow.commit()
         done += len(ids)
@@ -175,3 +188,13 @@ def rescore_all(
         if progress:
             progress(len(ids))
     return done
+
+
+def _scored_state(lead: Lead) -> tuple[Any, ...]:
+    """What a rescore can change in a lead's row, as it is stored (rule values rounded the same way)."""
+    engagement = lead.engagement
+    return (
+        lead.fit, lead.fit_breakdown, round(engagement.total, 6), engagement.as_of, lead.stage, lead.highest_stage,
+        lead.stage_entered_at, lead.owner, lead.account_id, lead.fields,
+        {name: (round(s.value, 9), round(s.awarded, 6), s.days) for name, s in engagement.rules.items()},
+    )

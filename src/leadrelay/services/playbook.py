@@ -17,6 +17,7 @@ from leadrelay.adapters.playbook_versions import PlaybookVersion
 from leadrelay.domain.errors import NotFound
 from leadrelay.domain.playbook import Playbook
 from leadrelay.domain.sla import Commitment
+from leadrelay.services import audit
 from leadrelay.services.unit_of_work import UnitOfWork
 
 
@@ -27,11 +28,15 @@ def _sha(text: str) -> str:
 def record(uow: UnitOfWork, playbook: Playbook, *, by: str, now: datetime, note: str | None = None) -> bool:
     """Keep this playbook as a new version unless it is the latest already; True if it was new."""
     with uow:
+        uow.playbook_versions.take_turn()  # several processes starting at once record it once
         latest = uow.playbook_versions.page(limit=1)
         if latest and latest[0].sha256 == _sha(playbook.source):
             return False
         uow.playbook_versions.add(sha256=_sha(playbook.source), name=playbook.name, version=playbook.version,
                                   text=playbook.source, applied_by=by, note=note, now=now)
+        audit.record(uow, actor=by, action="playbook.change", subject=f"playbook:{playbook.name}", now=now,
+                     detail={"version": playbook.version, "sha256": _sha(playbook.source), "note": note,
+                             "previous_sha256": latest[0].sha256 if latest else None})
         uow.commit()
     return True
 

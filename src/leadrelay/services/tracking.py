@@ -84,6 +84,13 @@ class BatchWriter:
         self.max_group_events = max_group_events
         self._queue: queue.Queue[_Job] = queue.Queue(maxsize=max_pending)
         self._thread = threading.Thread(target=self._run, name="leadrelay-writer", daemon=True)
+        # this process's own counts (for /metrics); only the writer thread changes them
+        self.stored_events = 0
+        self.deals_opened = 0
+
+    def waiting(self) -> int:
+        """Batches queued for the writer now."""
+        return self._queue.qsize()
 
     def start(self) -> None:
         self._thread.start()
@@ -139,7 +146,7 @@ class BatchWriter:
 
     def _store(self, jobs: list[_Job], now: datetime) -> None:
         try:
-            ingest(self.uow_factory(), self.playbook, [event for job in jobs for event in job.events], now)
+            result = ingest(self.uow_factory(), self.playbook, [event for job in jobs for event in job.events], now)
         except Exception as error:  # noqa: BLE001 - handed to the waiting requests
             if len(jobs) > 1:  # one batch's fault must not fail the others: store each alone
                 for job in jobs:
@@ -150,5 +157,7 @@ class BatchWriter:
             log.error("storing a batch of %d events failed: %s", len(jobs[0].events), error)
             jobs[0].future.set_exception(error)
             return
+        self.stored_events += result.stored
+        self.deals_opened += result.deals_opened
         for job in jobs:
             job.future.set_result(None)
