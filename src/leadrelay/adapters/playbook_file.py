@@ -31,7 +31,7 @@ Compile = Callable[[Path_, str, tuple[str, ...]], CelCondition | None]
 Model = TypeVar("Model", bound=BaseModel)
 
 # What each kind of condition may read.
-LEAD_NAMES = ("lead", "fit", "engagement", "total", "stage")
+LEAD_NAMES = ("lead", "fit", "engagement", "total", "stage", "p_win")  # p_win: the predictive score
 EVENT_NAMES = ("event", "properties", "lead")
 FIT_NAMES = ("lead",)
 ROUTING_NAMES = (*LEAD_NAMES, "account")
@@ -358,7 +358,37 @@ def load_playbook(path: str | Path) -> domain.Playbook:
     return parse_playbook(text, str(path))
 
 
+MAX_PLAYBOOK_BYTES = 1_000_000  # a real playbook is a few tens of KB
+MAX_PLAYBOOK_VALUES = 100_000  # values once YAML aliases are expanded (a few thousand in a real one)
+
+
+def _expanded_size(root: yaml.Node, limit: int) -> int:
+    """How many values the YAML node graph stands for with every alias expanded (counted
+    without expanding, each shared node once; stops past `limit`)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, ready = stack.pop()
+        if id(node) in sizes:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [part for pair in node.value for part in pair]
+        if not ready:
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        sizes[id(node)] = min(limit + 1, 1 + sum(sizes.get(id(child), 1) for child in children))
+    return sizes[id(root)]
+
+
 def parse_playbook(text: str, filename: str = "<playbook>") -> domain.Playbook:
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_PLAYBOOK_BYTES:
+        raise PlaybookError([Problem(filename, 1, 1, f"the playbook is larger than {MAX_PLAYBOOK_BYTES // 1000:,} KB "
+                                                     f"({size:,} bytes): is it the right file?")])
     reader = _Reader(text, filename)
     result = reader.read()
     if reader.problems:
@@ -393,7 +423,14 @@ class _Reader:
             return None
         try:
             node = loader.get_single_node()
+            if node is not None and _expanded_size(node, MAX_PLAYBOOK_VALUES) > MAX_PLAYBOOK_VALUES:
+                self.problems.append(Problem(self.filename, 1, 1, f"the playbook stands for more than "
+                                             f"{MAX_PLAYBOOK_VALUES:,} values once its aliases (*name) are expanded"))
+                return None
             data = loader.construct_document(node) if node is not None else None
+        except RecursionError:
+            self.problems.append(Problem(self.filename, 1, 1, "not valid YAML: lists or mappings nested too deeply"))
+            return None
         except yaml.MarkedYAMLError as error:
             mark = error.problem_mark or error.context_mark
             line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -963,7 +1000,7 @@ def _sample(fields: dict[str, domain.FieldSpec]) -> dict[str, Any]:
     account = {"id": 1, "domain": "example.com", "name": "Example", "is_target": True, "owner": "rep@example.com",
                "traits": {}}
     return {
-        "lead": lead, "account": account, "fit": 1.0, "engagement": 1.0, "total": 2.0, "stage": "lead",
+        "lead": lead, "account": account, "fit": 1.0, "engagement": 1.0, "total": 2.0, "stage": "lead", "p_win": 0.5,
         "event": {"name": "page_view", "type": "page"}, "properties": {},
     }
 

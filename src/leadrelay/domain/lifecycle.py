@@ -13,6 +13,7 @@ from typing import Any
 from leadrelay.domain.errors import MoveNotAllowed, ReasonRequired, UnknownStage
 from leadrelay.domain.model import Event, Lead, StageChange
 from leadrelay.domain.playbook import Playbook
+from leadrelay.domain.prediction import p_win
 from leadrelay.domain.scoring import engagement_at
 
 
@@ -78,6 +79,7 @@ _VALUES: dict[str, Callable[[RuleContext], Any]] = {
     ),
     "total": lambda c: c["fit"] + c["engagement"],
     "stage": lambda c: c.lead.stage,
+    "p_win": lambda c: p_win(c.lead, c.playbook, c.at),  # KeyError without a model: the rule does not fire
     "event": lambda c: {"name": c.event.name, "type": c.event.type},
     "properties": lambda c: c.event.properties,
 }

@@ -205,6 +205,8 @@ class Playbook:
     source: str = ""  # the YAML text this playbook was read from
     moves: frozenset[tuple[str, str]] = field(default=frozenset())
     field_by_alias: Mapping[str, FieldSpec] = field(default_factory=dict)
+    # the predictive model rules read as `p_win` (a domain.prediction.WinModel), when one is in use
+    win_model: Any = None
 
     def allows(self, from_stage: str, to_stage: str) -> bool:
         return (from_stage, to_stage) in self.moves

@@ -25,6 +25,7 @@ from leadrelay.entrypoints.web.templating import render
 from leadrelay.services import deals as deal_service
 from leadrelay.services import leads as lead_service
 from leadrelay.services.deals import BoardCard
+from leadrelay.services.prediction import predict_lead
 
 router = APIRouter(include_in_schema=False)
 Id = Annotated[int, Path(ge=1, le=schemas.MAX_ID)]
@@ -67,8 +68,10 @@ def lead_page(request: Request, app: AppDep, session: Viewer, lead_id: Id,
               for name, spec in playbook.fields.items() if lead.fields.get(name) not in (None, "")]
     clocks: list[dict[str, Any]] = [{**clock, "state": clock_state(clock, now) if clock["status"] == "running"
                                      else None} for clock in view.clocks]
+    prediction = predict_lead(playbook, lead, now)  # p_win and its top reasons (None without a model)
     return render(
         request, "lead.html", session, lead=lead, view=view, deal=deal, cards=cards, fields=fields,
+        prediction=prediction,
         total=round(lead.fit + view.engagement, 1), events=events, more=more, touches=touches, activity=activity,
         clocks=clocks, touch_kinds=TOUCH_KINDS, logged=logged,
         may_log=deal is not None and deal.is_open and may_move_deal(session.user, deal.team, deal.owner,

@@ -4,6 +4,8 @@ previewing a candidate before an admin applies it."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -18,14 +20,19 @@ from leadrelay.domain.access import Role
 from leadrelay.domain.clock import utc_now
 from leadrelay.domain.errors import InvalidInput, PermissionDenied
 from leadrelay.entrypoints.api.deps import AppDep, writer
+from leadrelay.entrypoints.model_cli import comparison_rows
 from leadrelay.entrypoints.web.session import Acting, page
 from leadrelay.entrypoints.web.templating import render
 from leadrelay.services import playbook as playbook_service
+from leadrelay.services.prediction import attach
+from leadrelay.services.simulation import simulate
 from leadrelay.services.tracking import BatchWriter
 
 router = APIRouter(prefix="/playbook", include_in_schema=False)
 PlaybookViewer = Annotated[Session, Depends(page("playbook"))]
 MAX_TEXT = 500_000
+PREVIEW_WEEKS = 4  # the backtest shown with a preview replays the leads created in these weeks
+PREVIEW_LEADS = 2000  # (at most this many, the newest), so the page answers in seconds
 
 
 @router.get("", response_class=HTMLResponse)
@@ -51,8 +58,16 @@ def preview(request: Request, app: AppDep, session: Acting,
     if session.user.role is Role.SALES_REP:
         raise PermissionDenied("a sales rep reads the playbook; managers, marketing and admins preview changes")
     result = playbook_service.preview(app.playbook, text)
+    backtest = None
+    if result.candidate is not None:  # replayed in memory on recent history: nothing is written
+        now = utc_now()
+        backtest = simulate(app.engine, app.playbook, replace(result.candidate, win_model=app.playbook.win_model),
+                            since=now - timedelta(weeks=PREVIEW_WEEKS), until=now, limit=PREVIEW_LEADS,
+                            changes_shown=20, workers=1)  # never fork inside the web server
     return render(request, "playbook_preview.html", session, active="playbook", result=result, text=text,
-                  may_apply=session.user.role is Role.ADMIN)
+                  may_apply=session.user.role is Role.ADMIN, backtest=backtest, weeks=PREVIEW_WEEKS, max_leads=PREVIEW_LEADS,
+                  rows=[(label, getter(backtest.current), getter(backtest.candidate))
+                        for label, getter in comparison_rows()] if backtest else [])
 
 
 @router.post("/apply")
@@ -68,6 +83,7 @@ def apply(app: AppDep, session: Acting, batch_writer: Annotated[BatchWriter, Dep
                                            now=utc_now())
     except PlaybookError as error:
         raise InvalidInput(f"the candidate has {len(error.problems)} problem(s): {error}", "invalid_playbook") from None
+    candidate = attach(candidate, app.engine)  # the model in use, for rules that read p_win
     app.playbook = batch_writer.playbook = candidate
     app.playbook_path = path
     return RedirectResponse("/playbook?applied=1", status_code=303)
