@@ -58,4 +58,8 @@ def bootstrap(
     engine = engine or make_engine(settings.database_url)
     if create_schema:
         migrate(engine)
+    if playbook.win_model is None:  # the predictive model in use, for rules that read p_win
+        from leadrelay.services.prediction import attach
+
+        playbook = attach(playbook, engine)
     return App(settings=settings, engine=engine, playbook=playbook, playbook_path=path)

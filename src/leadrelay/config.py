@@ -62,6 +62,17 @@ class Settings(BaseSettings):
     session_max_hours: int = Field(168, ge=1, le=8_760)
     login_max_failures: int = Field(5, ge=1, le=1_000)
     login_window_minutes: int = Field(15, ge=1, le=1_440)
+    # Access: calls a minute each API key (or web session) may make to the REST API, and each key
+    # to the tracking API (0: no limit; tracking is also held back by max_pending_batches). Past
+    # the limit the answer is 429 with Retry-After. Counted in each server process.
+    api_rate_per_minute: int = Field(3000, ge=0, le=10_000_000)
+    tracking_rate_per_minute: int = Field(0, ge=0, le=10_000_000)
+    # Outbound webhooks never go to this server itself nor to link-local/metadata addresses; with
+    # webhook_private_addresses false they may not go to private or loopback addresses either.
+    webhook_private_addresses: bool = True
+    # Personal data: raw events older than this many days are deleted by the worker, a batch at
+    # a time (0: kept forever). Scores, stages and the reports' tables stay as they were.
+    event_retention_days: int = Field(0, ge=0, le=36_500)
 
     @field_validator("database_url")
     @classmethod

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    LargeBinary,
     BigInteger,
     Boolean,
     Column,
@@ -590,3 +591,65 @@ Index("ix_clocks_started_at", clocks.c.started_at, clocks.c.commitment, clocks.c
       clocks.c.status)
 Index("ix_clocks_ended_at", clocks.c.ended_at, clocks.c.status, clocks.c.measure, clocks.c.started_at)
 Index("ix_touches_deal_id_kind_at", touches.c.deal_id, touches.c.kind, touches.c.at)  # a deal's first attempt
+
+# --- access and audit: who did what and when (append-only), and keys bound to a user -----------
+# The database itself refuses UPDATE and DELETE on audit_log (triggers, made by migration 0010).
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("actor", String(320), nullable=False),  # a user's email, "api:KEY NAME", "cli", "system"
+    Column("action", String(64), nullable=False),  # e.g. deal.move, lead.move, user.create, api_key.revoke
+    Column("subject", String(500), nullable=False),  # what it was done to: "deal:12", "user:ann@x.com", ...
+    Column("detail", JSON),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_actor_id", "actor", "id"),
+    Index("ix_audit_log_action_id", "action", "id"),
+    Index("ix_audit_log_subject_id", "subject", "id"),
+)
+api_keys.append_column(Column("user_id", ForeignKey("users.id"), nullable=True))  # a key that acts as this user
+
+# --- personal data: the leads erased at a person's request ------------------------------------
+# The lead row stays, anonymised (the reports still count it); this says when, by whom, and what went.
+
+erasures = Table(
+    "erasures",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("lead_id", ForeignKey("leads.id"), nullable=False, unique=True),
+    Column("erased_at", UtcDateTime, nullable=False),
+    Column("erased_by", String(320), nullable=False),
+    Column("removed", JSON, nullable=False),  # rows removed or stripped, by table
+)
+
+# --- predictive scoring: trained models (versioned, stored as skops bytes) and each lead's p_win ---
+
+models = Table(
+    "models",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kind", String(32), nullable=False),  # "win": the probability a lead is won
+    Column("version", Integer, nullable=False),  # 1, 2, ... per kind
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("created_by", String(320), nullable=False),
+    Column("active", Boolean, nullable=False),  # the one rules and pages use (at most one per kind)
+    Column("rows", Integer, nullable=False),  # leads it was trained on
+    Column("metrics", JSON, nullable=False),  # out-of-time validation: AUC, PR-AUC, lift, calibration
+    Column("artifact", LargeBinary, nullable=False),  # the fitted model in skops format (never a pickle)
+    Column("sha256", String(64), nullable=False),  # of the artifact, checked before it is loaded
+    UniqueConstraint("kind", "version", name="uq_models_kind_version"),
+    Index("uq_models_active_kind", "kind", unique=True,  # one model in use per kind
+          sqlite_where=text("active"), postgresql_where=text("active")),
+)
+
+lead_scores = Table(  # the latest p_win of each lead, by the model that gave it
+    "lead_scores",
+    metadata,
+    Column("lead_id", ForeignKey("leads.id"), primary_key=True, autoincrement=False),
+    Column("model_id", ForeignKey("models.id"), nullable=False, index=True),
+    Column("p_win", Float, nullable=False),
+    Column("reasons", JSON, nullable=False),  # the top features: [[label, effect on the log-odds], ...]
+    Column("scored_at", UtcDateTime, nullable=False),
+)

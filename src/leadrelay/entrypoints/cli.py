@@ -115,6 +115,22 @@ def init(
     console.print("Next: [bold]leadrelay import leads FILE.csv[/bold], or [bold]leadrelay demo[/bold] for sample data.")
 
 
+@app.command("migrate")
+def migrate_database() -> None:
+    """Bring the database to the newest schema of this version, then stop.
+
+    Every command does this when it starts (on PostgreSQL one process at a time); run it alone
+    when upgrading, before restarting the servers and workers."""
+    from leadrelay.adapters.health import readiness
+
+    application = _app()
+    state = readiness(application.engine)
+    if not state.ready:
+        raise Refused(state.reason)
+    console.print(f"Database at {_safe_url(application.settings.database_url)} is at revision "
+                  f"{', '.join(state.database)} (the newest).")
+
+
 # --- playbook ---------------------------------------------------------------------------
 
 
@@ -336,6 +352,7 @@ def _serve(application: App, host: str | None, port: int | None) -> None:
 
     settings = application.settings
     host, port = host or settings.host, port or settings.port
+    settings.host, settings.port = host, port  # where it listens: webhooks may not point back at it
     with application.read_uow() as uow:
         keys = [key for key in uow.api_keys.all() if key.revoked_at is None]
     console.print(f"LeadRelay on [bold]http://{host}:{port}[/bold] — API docs at http://{host}:{port}/docs")
@@ -353,15 +370,20 @@ def worker() -> None:
     import signal
     import threading
 
+    from leadrelay.entrypoints.playbook_follow import PlaybookFollower
     from leadrelay.entrypoints.worker import Worker
 
-    running = Worker(_app())
+    application = _app()
+    running = Worker(application)
+    follower = PlaybookFollower(application)  # a playbook applied in a server reaches this worker too
     stop = threading.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, lambda *_: stop.set())
     running.start()
+    follower.start()
     console.print("Worker running: delivering webhooks and emails (Ctrl-C to stop).")
     stop.wait()
+    follower.stop()
     running.stop()
     console.print("Worker stopped.")
 
@@ -414,12 +436,15 @@ def rep_back(email: Annotated[str, typer.Argument(help="The rep's email.")]) -> 
 def apikey_create(
     name: Annotated[str, typer.Option(help="Who or what uses the key (e.g. website, crm-sync).")],
     scope: Annotated[str, typer.Option(help="write: tracking calls only; admin: everything.")] = "write",
+    user: Annotated[str | None, typer.Option(help="Bind the key to this user (email): it calls the REST API as them, "
+                                             "with their role and teams (a user key).")] = None,
 ) -> None:
     """Create an API key. The key is printed once: it is not stored, only its hash."""
     from leadrelay.services.api_keys import create_key
 
-    key, record = create_key(_app().uow(), name=name, scope=scope, now=utc_now())
-    console.print(f"Created {record.scope} key {record.id} ({record.name}). Keep it now, it is not shown again:")
+    key, record = create_key(_app().uow(), name=name, scope=scope, user=user, now=utc_now())
+    bound = f", acting as {record.user.email}" if record.user else ""
+    console.print(f"Created {record.scope} key {record.id} ({record.name}{bound}). Keep it now, it is not shown again:")
     print(key)
 
 
@@ -428,9 +453,10 @@ def apikey_list() -> None:
     """List API keys (their first characters, never the keys)."""
     from leadrelay.services.api_keys import list_keys
 
-    table = Table("id", "name", "scope", "starts with", "created (UTC)", "revoked (UTC)", title="API keys")
+    table = Table("id", "name", "scope", "user", "starts with", "created (UTC)", "revoked (UTC)", title="API keys")
     for key in list_keys(_app().read_uow()):
-        table.add_row(str(key.id), key.name, key.scope, key.prefix + "…", f"{key.created_at:%Y-%m-%d %H:%M}",
+        table.add_row(str(key.id), key.name, key.scope, key.user.email if key.user else "", key.prefix + "…",
+                      f"{key.created_at:%Y-%m-%d %H:%M}",
                       f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else "")
     console.print(table)
 
@@ -644,6 +670,21 @@ from leadrelay.entrypoints import report_cli  # noqa: E402 - its commands use th
 
 app.command("report")(report_cli.report)
 app.add_typer(report_cli.content_app, name="content")
+
+# --- predictive scoring, scoring suggestions and the backtest (in model_cli) ---------------------
+
+from leadrelay.entrypoints import model_cli  # noqa: E402 - its commands use the helpers above
+
+app.add_typer(model_cli.model_app, name="model")
+playbook_app.command("suggest")(model_cli.suggest)
+playbook_app.command("simulate")(model_cli.simulate)
+
+# --- a person's data (erase, export) and backups of the embedded database (in data_cli) ---------
+
+from leadrelay.entrypoints import data_cli  # noqa: E402 - its commands use the helpers above
+
+for _command in (data_cli.erase, data_cli.export, data_cli.backup, data_cli.restore):
+    app.command(_command.__name__)(_command)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine
 
 from leadrelay.adapters.api_keys import ApiKeyRepository
+from leadrelay.adapters.audit import AuditRepository
 from leadrelay.adapters.deals import DealRepository
 from leadrelay.adapters.outbox import OutboxRepository
 from leadrelay.adapters.playbook_versions import PlaybookVersionRepository
@@ -24,6 +25,7 @@ class UnitOfWork:
     outbox: OutboxRepository
     users: UserRepository
     playbook_versions: PlaybookVersionRepository
+    audit: AuditRepository
     connection: Connection
 
     def __init__(self, engine: Engine, *, read_only: bool = False,
@@ -47,6 +49,7 @@ class UnitOfWork:
         self.outbox = OutboxRepository(self.connection)
         self.users = UserRepository(self.connection)
         self.playbook_versions = PlaybookVersionRepository(self.connection)
+        self.audit = AuditRepository(self.connection)
         return self
 
     def __exit__(

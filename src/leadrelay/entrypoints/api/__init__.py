@@ -11,11 +11,29 @@ from fastapi_offline import FastAPIOffline
 
 from leadrelay import __version__
 from leadrelay.bootstrap import App
-from leadrelay.entrypoints.api import (
-    accounts, content, deals, errors, leads, nurture, playbook, rejections, reports, reps, tracking, webhooks,
-)
 from leadrelay.domain.clock import utc_now
 from leadrelay.entrypoints import web
+from leadrelay.entrypoints.api import (
+    accounts,
+    audit,
+    content,
+    deals,
+    errors,
+    health,
+    leads,
+    limits,
+    models,
+    nurture,
+    people,
+    playbook,
+    rejections,
+    reports,
+    reps,
+    security,
+    tracking,
+    webhooks,
+)
+from leadrelay.entrypoints.playbook_follow import PlaybookFollower
 from leadrelay.entrypoints.worker import Worker
 from leadrelay.services import playbook as playbook_service
 from leadrelay.services.tracking import BatchWriter
@@ -33,9 +51,13 @@ def create_app(leadrelay: App) -> FastAPI:
         writer.start()
         if worker is not None:
             worker.start()
+        # a playbook applied in another process reaches this one within a few seconds
+        follower = PlaybookFollower(leadrelay, on_change=lambda new: setattr(writer, "playbook", new))
+        follower.start()
         try:
             yield
         finally:
+            follower.stop()
             writer.stop()
             if worker is not None:
                 worker.stop()
@@ -45,8 +67,9 @@ def create_app(leadrelay: App) -> FastAPI:
         version=__version__,
         description=(
             "The marketing-to-sales hand-off. **Tracking** (`/v1/...`) takes Segment-format calls with a write key "
-            "(HTTP Basic user name, or `writeKey` in the body). The **REST API** (`/api/v1/...`) needs an admin key: "
-            "`Authorization: Bearer KEY`. Create keys with `leadrelay apikey create`. Every error is JSON: "
+            "(HTTP Basic user name, or `writeKey` in the body). The **REST API** (`/api/v1/...`) needs an admin key, "
+            "or a key bound to a user (`leadrelay apikey create --user EMAIL`: that user's role and teams), as "
+            "`Authorization: Bearer KEY`; or a login session (changes also send `X-CSRF-Token`). Every error is JSON: "
             '`{"code": "...", "message": "..."}`.'
         ),
         lifespan=lifespan,
@@ -54,8 +77,12 @@ def create_app(leadrelay: App) -> FastAPI:
     api.state.leadrelay = leadrelay
     api.state.writer = writer
     errors.install(api, page=web.error_page)
-    for module in (tracking, leads, deals, reps, reports, content, accounts, webhooks, playbook, rejections, nurture):
+    routers = (tracking, leads, deals, reps, reports, content, accounts, webhooks, playbook, rejections, nurture,
+               audit, people, models, health)
+    for module in routers:
         api.include_router(module.router)
     api.include_router(nurture.links)  # the public links in nurture emails (open, click, unsubscribe)
+    security.install(api)  # security headers on every answer; the API docs need a key or a session
+    limits.install(api)  # request bodies past the size limit are refused before they are read
     web.install(api)
     return api
