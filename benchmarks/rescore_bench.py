@@ -30,13 +30,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import text
+from import_bench import fresh_postgres_database
 
 from leadrelay.adapters.database import make_engine, migrate
 from leadrelay.domain.clock import UTC, utc_now
@@ -163,18 +162,6 @@ def measure(url: str, profile: str | None) -> dict[str, Any]:
     return results
 
 
-def fresh_postgres_database() -> tuple[str, Any]:
-    name = f"leadrelay_bench_{uuid.uuid4().hex[:8]}"
-    admin = make_engine(POSTGRES_URL).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}", drop
 
 
 def run_store(store: str, url: str, leads: int, per_lead: int, profile: str | None) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from leadrelay.services.ingest import ingest
 from leadrelay.services.unit_of_work import UnitOfWork
 
 from .cli import clean_environment, leadrelay_executable
+from .waiting import eventually
 
 pytestmark = pytest.mark.postgres
 
@@ -230,15 +231,6 @@ def _tracebacks(processes: list[Process]) -> str:
                      if "Traceback" in p.log.read_text(errors="replace"))
 
 
-def _wait(what: str, check: Any, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
-        time.sleep(0.2)
 
 
 # --- the test ---------------------------------------------------------------------------------------------------
@@ -291,7 +283,7 @@ def test_three_servers_and_two_workers_on_one_postgresql_lose_double_and_misrout
             with engine.connect() as connection:
                 return connection.scalar(select(func.count()).select_from(outbox).where(
                     outbox.c.kind == "webhook", outbox.c.status != "delivered")) == 0
-        _wait("every webhook delivered", delivered, 20)
+        eventually(delivered, "every webhook delivered", 20)
         with engine.connect() as connection:
             keys = set(connection.scalars(select(outbox.c.key).where(outbox.c.kind == "webhook")))
         received = receiver.wait_for(len(keys), timeout=10)
@@ -312,8 +304,8 @@ def test_three_servers_and_two_workers_on_one_postgresql_lose_double_and_misrout
             with engine.connect() as connection:
                 return connection.scalar(select(func.count()).select_from(clocks).where(
                     clocks.c.id.in_(overdue), clocks.c.status == "running")) == 0
-        _wait("every overdue clock breached", swept, 20)
-        _wait("every webhook delivered", delivered, 20)
+        eventually(swept, "every overdue clock breached", 20)
+        eventually(delivered, "every webhook delivered", 20)
         with engine.connect() as connection:
             states = Counter(connection.scalars(select(clocks.c.status).where(clocks.c.id.in_(overdue))))
             keys = set(connection.scalars(select(outbox.c.key).where(outbox.c.kind == "webhook")))
@@ -339,7 +331,7 @@ def test_three_servers_and_two_workers_on_one_postgresql_lose_double_and_misrout
         found = re.search(r'leadrelay_build_info\{[^}]*playbook_version="([^"]+)"', answer.text)
         assert found, answer.text[:500]
         return found.group(1)
-    _wait("every server on playbook version 2", lambda: all(in_force(server) == "2" for server in servers), 15)
+    eventually(lambda: all(in_force(server) == "2" for server in servers), "every server on playbook version 2", 15)
     for process in servers + workers:
         assert process.popen.poll() is None, f"{process.name} ended:\n{process.output()}"
         assert "Traceback" not in process.output(), f"{process.name}:\n{process.output()}"

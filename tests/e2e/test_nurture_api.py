@@ -8,9 +8,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-import time
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,9 +23,7 @@ from leadrelay.domain.playbook import Playbook
 from leadrelay.services import nurture
 
 from .server import Server, running_server
-
-WAIT = 10.0
-T = TypeVar("T")
+from .waiting import eventually
 
 
 @pytest.fixture
@@ -43,15 +40,6 @@ def server(engine: Engine, playbook: Playbook, mail: SmtpServer) -> Iterator[Ser
         yield running
 
 
-def eventually(check: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
-        time.sleep(0.05)
 
 
 def new_lead(server: Server, email: str, **traits: Any) -> None:

@@ -11,11 +11,11 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -30,10 +30,10 @@ from leadrelay.services.api_keys import create_key
 from leadrelay.services.unit_of_work import UnitOfWork
 
 from .cli import clean_environment, leadrelay_executable
+from .waiting import eventually
 
 START_TIMEOUT = 30.0
 WAIT = 15.0
-T = TypeVar("T")
 
 
 @dataclass
@@ -143,15 +143,6 @@ def attempts_logged(deployment: Deployment, item: Item) -> list[dict[str, Any]]:
         return uow.outbox.deliveries(outbox_id=item.id, before=None, limit=100)
 
 
-def eventually(check: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
-        time.sleep(0.05)
 
 
 def delivered(deployment: Deployment) -> Item | None:

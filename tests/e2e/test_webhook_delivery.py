@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -25,9 +25,9 @@ from leadrelay.domain.playbook import Playbook
 from leadrelay.services.delivery import Deliverer, Policy
 
 from .server import Server, running_server
+from .waiting import eventually
 
 WAIT = 5.0
-T = TypeVar("T")
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -54,16 +54,6 @@ def subscribe(admin: httpx.Client, url: str, events: list[str], name: str = "crm
     return dict(answer.json())
 
 
-def eventually(check: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    """The first truthy result of `check`, polled for at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
-        time.sleep(0.02)
 
 
 def outbox(admin: httpx.Client, **params: Any) -> list[dict[str, Any]]:
