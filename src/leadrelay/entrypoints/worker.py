@@ -18,6 +18,7 @@ from leadrelay.services import nurture
 from leadrelay.services.delivery import Deliverer, Policy
 from leadrelay.services.personal_data import RETENTION_BATCH, apply_retention
 from leadrelay.services.sla import sweep
+from leadrelay.services.webhooks import UrlPolicy, delivery_guard
 
 log = logging.getLogger("leadrelay.worker")
 
@@ -30,10 +31,9 @@ def deliverer(app: App) -> Deliverer:
             host=settings.smtp_host, port=settings.smtp_port, security=settings.smtp_security,
             username=settings.smtp_username, password=settings.smtp_password, sender=settings.smtp_sender,
         ))
-    from leadrelay.services.webhooks import UrlPolicy, delivery_guard  # where webhooks may go
-
     return Deliverer(app.uow, webhooks=WebhookSender(timeout=settings.webhook_timeout,
-                                                     guard=delivery_guard(UrlPolicy.of(settings))), email=email,
+                                                     guard=delivery_guard(UrlPolicy.of(settings))),  # where webhooks may go
+                     email=email,
                      policy=Policy(max_attempts=settings.outbox_max_attempts,
                                    lease=timedelta(seconds=settings.outbox_lease_seconds),
                                    smtp_connections=settings.smtp_connections),
