@@ -8,6 +8,7 @@ through LeadRelay's own use cases."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 import pytest
 import yaml
@@ -183,3 +184,36 @@ def _rules_read_p_win_once_a_model_is_in_use(history: History) -> None:
     with_model = replace(by_p_win, win_model=prediction.attach(history.playbook, engine).win_model)
     result = simulate(engine, history.playbook, with_model, since=at("2026-05-01 00:00"), until=NOW)
     assert result.candidate.hand_offs > 0
+
+
+def test_a_model_that_ranks_no_better_than_chance_is_stored_but_not_put_in_use(engine: Engine, playbook: Playbook) -> None:
+    h = History(engine, playbook)
+    start = at("2026-06-01 10:00")
+    for i in range(PAIRS):  # winners and losers did exactly the same before their hand-off
+        day = start + timedelta(days=3 * i)
+        for email, outcome in ((f"won{i}@a{i}.example", "win"), (f"lost{i}@b{i}.example", "disqualify")):
+            h.lead(email, day, company_size=120)
+            h.visit(email, day + timedelta(hours=1), path="/pricing")
+            h.hand_off(email, day + timedelta(days=1))
+            if outcome == "win":
+                h.act(email, "accept", day + timedelta(days=2))
+                h.act(email, "move", day + timedelta(days=3), to="sql")
+                h.act(email, "move", day + timedelta(days=4), to="opportunity")
+                h.act(email, "win", day + timedelta(days=10), value=5000)
+            else:
+                h.act(email, "disqualify", day + timedelta(days=5), reason="not a fit")
+
+    trained = prediction.train(engine, playbook, NOW, by="test")
+
+    assert trained.metrics["auc"] == pytest.approx(0.5, abs=0.05)
+    assert prediction.not_worth_using(trained.metrics) is not None
+    assert (trained.model.version, trained.model.active) == (1, False)
+    assert prediction.load_active(engine) is None  # rules reading p_win stay off until someone chooses it
+    prediction.activate(engine, 1, by="ann@firm.example", now=NOW)
+    assert [(m.version, m.active) for m in prediction.models(engine)] == [(1, True)]
+
+
+def test_the_gate_reads_the_out_of_time_auc() -> None:
+    assert prediction.not_worth_using({"auc": 0.81}) is None
+    assert "0.52" in (prediction.not_worth_using({"auc": 0.52}) or "")
+    assert "same outcome" in (prediction.not_worth_using({"auc": None}) or "")

@@ -98,6 +98,7 @@ def train(
     Won vs lost or disqualified, from what was known of each at its hand-off; validate it out of time (older leads train, the newest
     fifth tests) and store it, versioned, in the database (skops format)."""
     from leadrelay.entrypoints.cli import _app, console
+    from leadrelay.services.prediction import not_worth_using
     from leadrelay.services.prediction import train as train_model
 
     application = _app()
@@ -107,6 +108,10 @@ def train(
     model = trained.model
     console.print(f"Model version {model.version} trained on {model.rows:,} leads "
                   f"({trained.metrics['features']:,} features){' — in use now' if model.active else ''}.")
+    why = not_worth_using(trained.metrics)
+    if activate and why:
+        console.print(f"[yellow]Not put in use: {why}.[/yellow] Gather more closed deals and train again, or use it "
+                      f"anyway with `leadrelay model use {model.version}`.")
     _print_metrics(trained.metrics, f"Out-of-time validation (leads handed off from {trained.metrics['validated_from'][:10]})")
 
 

@@ -226,12 +226,29 @@ def validate(rows: Sequence[Mapping[str, float]], y: Sequence[int], share: float
     return {"split": "time", "train_leads": split, **measure(y[split:], fitted.predict(rows[split:]))}
 
 
+MIN_AUC_IN_USE = 0.55  # below this out of time, a new model is stored but not put in use by itself
+
+
+def not_worth_using(metrics: Mapping[str, Any]) -> str | None:
+    """Why a new model should not replace the one in use at once (None: it may): its out-of-time
+    AUC is barely better than chance, or cannot be measured (the newest leads all ended alike)."""
+    auc = metrics.get("auc")
+    if auc is None:
+        return "its validation leads all had the same outcome, so how well it ranks them cannot be measured"
+    if auc < MIN_AUC_IN_USE:
+        return f"its out-of-time AUC is {auc:.2f}, no better than chance (at least {MIN_AUC_IN_USE} is needed)"
+    return None
+
+
 def train(engine: Engine, playbook: Playbook, now: datetime, *, by: str, since: datetime | None = None,
           activate: bool = True, progress: Progress | None = None) -> Trained:
+    """Train, validate out of time and store a new version; it is put in use when `activate` and
+    it ranks the newest leads better than chance (`not_worth_using`)."""
     found = samples(engine, playbook, since=since, progress=progress)
     rows = [sample.features for sample in found]
     y = [sample.label for sample in found]
     metrics = validate(rows, y)
+    activate = activate and not_worth_using(metrics) is None
     metrics["validated_from"] = found[int(len(found) * (1 - VALIDATION_SHARE))].at.isoformat()
     fitted = fit(rows, y)
     metrics["features"] = len(fitted.vectorizer.feature_names_)
