@@ -19,7 +19,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,24 +28,24 @@ from receivers import WebhookReceiver
 from sqlalchemy import func, select, text
 
 from leadrelay.adapters import tables
-from leadrelay.adapters.database import make_engine, migrate
+from leadrelay.adapters.database import make_engine
 from leadrelay.adapters.playbook_file import default_playbook_text, parse_playbook
 from leadrelay.adapters.segment import to_event
 from leadrelay.domain.clock import utc_now
 from leadrelay.services import webhooks as webhook_service
-from leadrelay.services.api_keys import create_key
 from leadrelay.services.ingest import ingest
 from leadrelay.services.unit_of_work import UnitOfWork
 
 from .test_outbox_crash import (
     WORKER,
     Deployment,
-    eventually,
+    deployed,
     kill,
     process,
     server,
     stop,
 )
+from .waiting import eventually
 
 # Kept small in the suite (each run starts a server process); set LEADRELAY_TEST_CRASH_RUNS for more.
 KILLS_DURING_INGEST = int(os.environ.get("LEADRELAY_TEST_CRASH_RUNS", "3"))
@@ -93,18 +92,6 @@ class Clients:
                 elif answer.status_code != 429:
                     raise AssertionError(f"unexpected answer {answer.status_code}: {answer.text}")
 
-
-@contextmanager
-def deployed(database_url: str, folder: Path) -> Iterator[Deployment]:
-    """A database (its schema built) with a write and an admin key, for processes to run on."""
-    engine = make_engine(database_url)
-    try:
-        migrate(engine)
-        write_key, _ = create_key(UnitOfWork(engine), name="website", scope="write", now=utc_now())
-        admin_key, _ = create_key(UnitOfWork(engine), name="admin", scope="admin", now=utc_now())
-        yield Deployment(database_url, engine, folder, write_key, admin_key)
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture

@@ -47,16 +47,23 @@ class Deployment:
     admin_key: str
 
 
-@pytest.fixture
-def deployment(database_url: str, tmp_path: Path) -> Iterator[Deployment]:
+@contextmanager
+def deployed(database_url: str, folder: Path) -> Iterator[Deployment]:
+    """A database (its schema built) with a write and an admin key, for processes to run on."""
     engine = make_engine(database_url)
     try:
         migrate(engine)
         write_key, _ = create_key(UnitOfWork(engine), name="website", scope="write", now=utc_now())
         admin_key, _ = create_key(UnitOfWork(engine), name="admin", scope="admin", now=utc_now())
-        yield Deployment(database_url, engine, tmp_path, write_key, admin_key)
+        yield Deployment(database_url, engine, folder, write_key, admin_key)
     finally:
         engine.dispose()
+
+
+@pytest.fixture
+def deployment(database_url: str, tmp_path: Path) -> Iterator[Deployment]:
+    with deployed(database_url, tmp_path) as built:
+        yield built
 
 
 def _free_port() -> int:
