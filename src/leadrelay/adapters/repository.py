@@ -10,14 +10,32 @@ from urllib.parse import urlsplit
 
 import orjson
 import psycopg
-from sqlalchemy import ARRAY, ColumnElement, Connection, Row, any_, bindparam, func, select, update
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Row,
+    any_,
+    bindparam,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from leadrelay.adapters.tables import accounts, events, identities, leads, stage_changes
 from leadrelay.domain.clock import UTC
-from leadrelay.domain.model import Engagement, Event, Lead, RuleScore, StageChange
+from leadrelay.domain.errors import LeadNotFound
+from leadrelay.domain.model import (
+    Engagement,
+    Event,
+    Lead,
+    RuleScore,
+    StageChange,
+    normalize_email,
+)
 
 Key = tuple[str, str]  # an identity: ("user", userId) or ("anonymous", anonymousId)
 CHUNK = 5000  # values per IN (...) list: well under every database's parameter limit
@@ -188,6 +206,19 @@ class LeadRepository:
         for chunk in _chunks(ids):
             found.update((lead.id, lead) for lead in self._load(leads.c.id, chunk, lock))  # type: ignore[misc]
         return found
+
+    def find(self, reference: str | int, *, lock: bool = False) -> Lead:
+        """A lead by email or id; a lead merged away stands for the lead it was merged into (with
+        `lock` as in `by_emails`). LeadNotFound when there is none."""
+        if isinstance(reference, int):
+            lead = self.by_ids([reference], lock=lock).get(reference)
+        else:
+            lead = self.by_emails([normalize_email(reference)], lock=lock).get(normalize_email(reference))
+        if lead is None:
+            raise LeadNotFound(f"no lead with {'id' if isinstance(reference, int) else 'email'} {reference!r}")
+        while lead.merged_into is not None:
+            lead = self.by_ids([lead.merged_into], lock=lock)[lead.merged_into]
+        return lead
 
     def _load(self, column: ColumnElement[Any], values: list[Any], lock: bool) -> list[Lead]:
         query = select(leads).where(self._among(column, values))

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from leadrelay.adapters.repository import LeadFilter
 from leadrelay.adapters.segment import InvalidMessage, checked_email, map_traits
 from leadrelay.domain.deals import merge_into
-from leadrelay.domain.errors import InvalidField, LeadNotFound
+from leadrelay.domain.errors import InvalidField
 from leadrelay.domain.lifecycle import move
-from leadrelay.adapters.repository import LeadFilter
-from leadrelay.domain.model import Event, Lead, StageChange, normalize_email
+from leadrelay.domain.model import Event, Lead, StageChange
 from leadrelay.domain.playbook import Playbook
 from leadrelay.domain.processing import merge, rescore
 from leadrelay.domain.scoring import engagement_at, engagement_breakdown
@@ -22,28 +22,13 @@ from leadrelay.services.handoff import after_moves
 from leadrelay.services.unit_of_work import UnitOfWork
 
 
-def _find(uow: UnitOfWork, reference: str | int, *, lock: bool = False) -> Lead:
-    """A lead by email or id; a lead merged away stands for the lead it was merged into. With
-    `lock`, its row stays locked until the unit of work ends: a use case that changes the lead
-    waits for another one changing it, then works on what that one stored."""
-    if isinstance(reference, int):
-        lead = uow.leads.by_ids([reference], lock=lock).get(reference)
-    else:
-        lead = uow.leads.by_emails([normalize_email(reference)], lock=lock).get(normalize_email(reference))
-    if lead is None:
-        raise LeadNotFound(f"no lead with {'id' if isinstance(reference, int) else 'email'} {reference!r}")
-    while lead.merged_into is not None:
-        lead = uow.leads.by_ids([lead.merged_into], lock=lock)[lead.merged_into]
-    return lead
-
-
 def move_lead(
     uow: UnitOfWork, playbook: Playbook, lead_ref: str | int, to_stage: str, *, by: str, reason: str | None,
     now: datetime,
 ) -> StageChange:
     """Move the lead with this email (or id) to `to_stage`, as the playbook allows."""
     with uow:
-        lead = _find(uow, lead_ref, lock=True)
+        lead = uow.leads.find(lead_ref, lock=True)
         change = move(lead, to_stage, playbook=playbook, at=now, by=by, reason=reason)
         after_moves(uow, playbook, [lead], now)
         uow.leads.save([lead], now)
@@ -57,7 +42,7 @@ def move_lead(
 def merge_leads(uow: UnitOfWork, playbook: Playbook, source_email: str, target_email: str, now: datetime) -> Lead:
     """Merge the lead `source_email` into `target_email`: its events, identities and scores follow."""
     with uow:
-        source, target = _find(uow, source_email, lock=True), _find(uow, target_email, lock=True)
+        source, target = uow.leads.find(source_email, lock=True), uow.leads.find(target_email, lock=True)
         merge(target, source, playbook, now)
         uow.leads.reassign(source.id, target.id)  # type: ignore[arg-type]
         open_deals = uow.deals.open_for({source.id: source, target.id: target}, lock=True)  # type: ignore[dict-item]
@@ -82,7 +67,7 @@ class LeadView:
 def view_lead(uow: UnitOfWork, playbook: Playbook, lead_ref: str | int, now: datetime) -> LeadView:
     """Everything about one lead (by email or id): scores as of `now`, with their breakdown."""
     with uow:
-        lead = _find(uow, lead_ref)
+        lead = uow.leads.find(lead_ref)
         return LeadView(
             lead=lead,
             engagement=engagement_at(lead.engagement, playbook.scoring, now),
@@ -143,7 +128,7 @@ def find_leads(
 def timeline(uow: UnitOfWork, lead_id: int, *, before: tuple[datetime, int] | None, limit: int) -> list[tuple[int, Event]]:
     """A lead's events, newest first."""
     with uow:
-        lead = _find(uow, lead_id)
+        lead = uow.leads.find(lead_id)
         return uow.leads.timeline(lead.id, before=before, limit=limit)  # type: ignore[arg-type]
 
 

@@ -28,7 +28,7 @@ from leadrelay.adapters.nurture import EmailCounts, NewSend, NurtureRepository
 from leadrelay.adapters.outbox import Item, NewItem
 from leadrelay.config import Settings
 from leadrelay.domain import nurture as domain
-from leadrelay.domain.errors import InvalidInput, LeadNotFound
+from leadrelay.domain.errors import InvalidInput
 from leadrelay.domain.lifecycle import RuleContext
 from leadrelay.domain.model import Event, Lead, email_domain, normalize_email
 from leadrelay.domain.nurture import (
@@ -155,7 +155,7 @@ def enroll(uow: UnitOfWork, playbook: Playbook, sequence_id: str, lead_ref: str 
     """Put a lead in a sequence by hand (as its rules allow), or say why not."""
     sequence = _sequence(playbook, sequence_id)
     with uow:
-        lead = _lead(uow, lead_ref)
+        lead = uow.leads.find(lead_ref, lock=True)
         repo = _repo(uow)
         active = repo.active_for([lead.id])  # type: ignore[list-item]
         why = domain.refusal(sequence, lead, playbook, now=now, suppressed=repo.suppressed([lead.email]).get(lead.email),
@@ -190,17 +190,6 @@ def _sequence(playbook: Playbook, sequence_id: str) -> domain.Sequence:
         raise SequenceNotFound(f"no sequence {sequence_id!r} in the playbook (sequences: {known})")
     return sequence
 
-
-def _lead(uow: UnitOfWork, reference: str | int) -> Lead:
-    if isinstance(reference, int):
-        lead = uow.leads.by_ids([reference], lock=True).get(reference)
-    else:
-        lead = uow.leads.by_emails([normalize_email(reference)], lock=True).get(normalize_email(reference))
-    if lead is None:
-        raise LeadNotFound(f"no lead with {'id' if isinstance(reference, int) else 'email'} {reference!r}")
-    while lead.merged_into is not None:
-        lead = uow.leads.by_ids([lead.merged_into], lock=True)[lead.merged_into]
-    return lead
 
 
 # --- the worker: advancing the runs that are due -------------------------------------------------
@@ -556,14 +545,14 @@ def enrollments(uow: UnitOfWork, *, lead_ref: str | int | None = None, sequence:
     with uow:
         lead_id = None
         if lead_ref is not None:
-            lead_id = _lead(uow, lead_ref).id
+            lead_id = uow.leads.find(lead_ref, lock=True).id
         return _repo(uow).enrollments(lead_id=lead_id, sequence=sequence, status=status, before=before, limit=limit)
 
 
 def emails_of(uow: UnitOfWork, lead_ref: str | int) -> list[dict[str, Any]]:
     """The nurture emails a lead was sent, newest first."""
     with uow:
-        return _repo(uow).sends_of(_lead(uow, lead_ref).id)  # type: ignore[arg-type]
+        return _repo(uow).sends_of(uow.leads.find(lead_ref, lock=True).id)  # type: ignore[arg-type]
 
 
 STAT_NAMES = ("sent", "delivered", "opened", "clicked", "unsubscribed", "bounced", "complained", "mqls")
